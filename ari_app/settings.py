@@ -1,0 +1,264 @@
+"""Typed, validated settings: one TOML file plus ``CALLBACK_<SECTION>_<KEY>`` environment overrides.
+
+With no file, the defaults are those of ``callback demo`` (SQLite, built-in simulator, console SMS).
+Section names have no underscores: ``CALLBACK_ARI_URL`` is section ``ari``, key ``url``;
+``CALLBACK_TEST_*`` is reserved for tests and ignored here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AriSettings(_Section):
+    url: str = "http://127.0.0.1:8088"  # the server's base URL; the client adds /ari
+    user: str = "callback"
+    password: SecretStr = SecretStr("callback")
+    app: str = "callback-app"  # Stasis application name; one per worker
+    timeout: float = 10.0  # seconds for one REST request (wall time)
+    max_connections: int = 50
+    log_file: str | None = None  # every received event as one JSON line
+    trunk_template: str = "PJSIP/{number}@trunk"
+    amd_context: str = "callback-amd"
+    amd_extension: str = "s"
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///./callback.db"
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # how Asterisk and browsers reach us; empty: http://host:port
+    max_body_bytes: int = 64 * 1024
+    cors_origins: list[str] = Field(default_factory=list)
+    metrics_public: bool = False  # false: /metrics on loopback or with the API token only
+
+
+class BusinessSettings(_Section):
+    name: str = "Example Co"
+    timezone: str = "America/New_York"
+    region: str = "US"  # default region for parsing numbers, and the allowed country by default
+    allowed_regions: list[str] = Field(default_factory=lambda: ["US"])
+    caller_id_number: str = "+12125550100"
+    caller_id_name: str = "Callback"
+    callback_number: str = "+1 212 555 0100"  # said in the voicemail drop and SMS
+    consent_text: str = (
+        "I agree to receive a phone call and text messages about my request at the number above. "
+        "Reply STOP to opt out."
+    )
+
+
+class WindowSettings(_Section):
+    start: time
+    end: time
+
+
+class CalendarSettings(_Section):
+    """Opening windows in the business time zone. Empty ``weekdays``/``weekend`` means always open."""
+
+    always_open: bool = True
+    weekdays: list[WindowSettings] = Field(default_factory=list)  # Mon-Fri
+    weekend: list[WindowSettings] = Field(default_factory=list)  # Sat-Sun; empty: closed
+    holidays: list[str] = Field(default_factory=list)  # ISO dates
+    first_call_delay: float = 60.0  # seconds after the request when inside a window
+
+
+class QuietHoursSettings(_Section):
+    """Lead-local hours in which a call or SMS is allowed."""
+
+    start: time = time(8, 0)
+    end: time = time(21, 0)
+    # Stricter windows by region or subdivision, e.g. {"US-FL" = {start = "08:00", end = "20:00"}}
+    regions: dict[str, WindowSettings] = Field(default_factory=dict)
+
+
+class AdminSettings(_Section):
+    name: str
+    endpoint: str  # e.g. PJSIP/admin
+    priority: int = 0
+
+
+class CallsSettings(_Section):
+    max_attempts: int = 2
+    retry_delay: float = 30 * 60.0  # seconds after a miss
+    admin_retry_delay: float = 5 * 60.0  # after admin_unavailable
+    system_retry_delay: float = 2 * 60.0  # first backoff after system_error
+    min_talk_seconds: float = 15.0
+    admin_ring_timeout: int = 30
+    lead_ring_timeout: int = 30
+    final_lead_ring_timeout: int = 45  # long enough for the carrier's voicemail to answer
+    whisper: bool = True
+    accept_key: str = "1"
+    drop_key: str = "9"
+    accept_timeout: float = 8.0  # seconds to wait for the accept key after the whisper, per prompt
+    amd: Literal["never", "final", "every"] = "final"
+    amd_notsure: Literal["human", "machine"] = "human"
+    talk_detect_ms: int = 1200
+    greeting_timeout: float = 60.0  # give up waiting for the beep after this
+    admin_selection: Literal["round_robin", "priority"] = "round_robin"
+    max_concurrent: int = 20
+    calls_per_second: float = 5.0
+    sounds: Literal["copy", "http"] = "copy"
+    sounds_prefix: str = "callback"  # sound:callback/NAME when copied into Asterisk's sounds dir
+
+
+class SmsSettings(_Section):
+    gateway: Literal["console", "kannel", "twilio", "webhook"] = "console"
+    send_after_final_miss: bool = False
+    cancel_calls_on_stop: bool = True
+    confirm_opt_out: bool | None = None  # None: per gateway (on for Kannel, off for hosted APIs)
+    url: str = ""
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    sender: str = ""
+    inbound_secret: SecretStr = SecretStr("")
+    rate_per_second: float = 5.0
+
+
+class TagSettings(_Section):
+    pending: str = "Request to Callback Pending"
+    incomplete: str = "Request to Callback Incomplete"
+    complete: str = "Request to Callback Complete"
+
+
+class StageSettings(_Section):
+    pending: str = "Callback requested"
+    incomplete: str = "Callback missed"
+    complete: str = "Connected"
+    cancelled: str = "Callback cancelled"
+
+
+class WebhookSettings(_Section):
+    urls: list[str] = Field(default_factory=list)
+    secret: SecretStr = SecretStr("")
+
+
+class ApiSettings(_Section):
+    token: SecretStr | None = None  # CALLBACK_API_TOKEN
+
+
+class SoundsSettings(_Section):
+    dir: str = "./sounds"
+    max_seconds: float = 120.0
+    asterisk_dir: str = ""  # Asterisk's sounds directory, for the copy delivery
+    url_secret: SecretStr = SecretStr("")
+
+
+class LimitsSettings(_Section):
+    per_number_per_day: int = 3
+    per_ip_per_minute: int = 10
+
+
+class Settings(_Section):
+    ari: AriSettings = Field(default_factory=AriSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    quiethours: QuietHoursSettings = Field(default_factory=QuietHoursSettings)
+    admins: list[AdminSettings] = Field(
+        default_factory=lambda: [AdminSettings(name="Admin", endpoint="PJSIP/admin")]
+    )
+    calls: CallsSettings = Field(default_factory=CallsSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    tags: TagSettings = Field(default_factory=TagSettings)
+    stages: StageSettings = Field(default_factory=StageSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    sounds: SoundsSettings = Field(default_factory=SoundsSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+
+    @field_validator("admins")
+    @classmethod
+    def _admins_unique(cls, admins: list[AdminSettings]) -> list[AdminSettings]:
+        names = [a.name for a in admins]
+        if len(set(names)) != len(names):
+            raise ValueError("admin names must be unique")
+        return admins
+
+
+ENV_PREFIX = "CALLBACK_"
+_RESERVED_SECTIONS = {"test"}
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are strings; lists and tables may be given as JSON."""
+    stripped = raw.strip()
+    if stripped[:1] in "[{":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if not key or section in _RESERVED_SECTIONS:
+            continue
+        if section not in Settings.model_fields:
+            raise ConfigError(f"{name}: unknown settings section {section!r}", key=name)
+        out.setdefault(section, {})[key] = _env_value(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        parts.append(f"{key}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the TOML file (if any), apply environment and explicit overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    data = _merge(data, env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
