@@ -1,0 +1,1 @@
+"""Pure rules: no I/O, no network, no database; time is passed in."""
