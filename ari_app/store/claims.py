@@ -1,0 +1,162 @@
+"""Claiming due attempts under a lease, so many workers never run the same attempt twice.
+
+PostgreSQL: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id``.
+SQLite ignores SKIP LOCKED silently, so there a claim is compare-and-set: read candidates, then one
+conditional UPDATE per row that only matches the row exactly as it was read; its row count says who won.
+A lease that runs out (its worker died or hung) makes the attempt claimable again: it is taken over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Update, and_, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ari_app.store.models import Attempt
+
+LEASED_STATUSES: tuple[str, ...] = ("claimed", "running")
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Attempt.status == "scheduled", Attempt.due_at <= now),
+        and_(Attempt.status.in_(LEASED_STATUSES), Attempt.lease_until < now),
+    )
+
+
+async def claim_due_attempts(
+    session_maker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    worker: str,
+    lease_seconds: float,
+    limit: int,
+) -> list[int]:
+    """Claim up to ``limit`` attempts that are due (or whose lease ran out); return the ids this worker owns.
+
+    A claimed attempt has status "claimed" whatever it was before: a taken-over attempt that was "running"
+    has legs and must be reconciled with Asterisk, never dialled again.
+    """
+    if limit <= 0:
+        return []
+    lease_until = now + timedelta(seconds=lease_seconds)
+    claimed = {"status": "claimed", "lease_owner": worker, "lease_until": lease_until, "updated_at": now}
+    async with session_maker() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            candidates = (
+                select(Attempt.id)
+                .where(_claimable(now))
+                .order_by(Attempt.due_at, Attempt.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            stmt = (
+                update(Attempt)
+                .where(Attempt.id.in_(candidates))
+                .values(**claimed)
+                .returning(Attempt.id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted((await session.scalars(stmt)).all())
+
+        rows = (
+            await session.execute(
+                select(Attempt.id, Attempt.status, Attempt.lease_owner, Attempt.lease_until)
+                .where(_claimable(now))
+                .order_by(Attempt.due_at, Attempt.id)
+                .limit(limit)
+            )
+        ).all()
+        won: list[int] = []
+        for attempt_id, status, owner, until in rows:
+            # Matches only if nobody changed the row since we read it (lease_until changes on every claim).
+            cas = update(Attempt).where(
+                Attempt.id == attempt_id,
+                Attempt.status == status,
+                Attempt.lease_owner.is_(None) if owner is None else Attempt.lease_owner == owner,
+                Attempt.lease_until.is_(None) if until is None else Attempt.lease_until == until,
+            )
+            if await _rowcount(session, cas.values(**claimed)) == 1:
+                won.append(attempt_id)
+        return won
+
+
+async def renew_lease(
+    session_maker: async_sessionmaker[AsyncSession],
+    attempt_id: int,
+    *,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+) -> bool:
+    """Extend this worker's lease; False if the attempt is no longer ours (taken over, done or cancelled)."""
+    stmt = (
+        update(Attempt)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.lease_owner == worker,
+            Attempt.status.in_(LEASED_STATUSES),
+        )
+        .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+    )
+    async with session_maker() as session, session.begin():
+        return await _rowcount(session, stmt) == 1
+
+
+async def mark_running(
+    session_maker: async_sessionmaker[AsyncSession],
+    attempt_id: int,
+    *,
+    worker: str,
+    now: datetime,
+) -> bool:
+    """Move a claimed attempt of ours to "running" (sets started_at if unset); False if it isn't ours."""
+    stmt = (
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.lease_owner == worker, Attempt.status.in_(LEASED_STATUSES))
+        .values(status="running", updated_at=now)
+    )
+    started = (
+        update(Attempt).where(Attempt.id == attempt_id, Attempt.started_at.is_(None)).values(started_at=now)
+    )
+    async with session_maker() as session, session.begin():
+        if await _rowcount(session, stmt) != 1:
+            return False
+        await session.execute(started, execution_options={"synchronize_session": False})
+        return True
+
+
+async def release(
+    session_maker: async_sessionmaker[AsyncSession],
+    attempt_id: int,
+    *,
+    worker: str,
+    now: datetime,
+    due_at: datetime | None = None,
+) -> bool:
+    """Give back an attempt this worker claimed but did not start (e.g. shutdown, pacing): it becomes
+    "scheduled" again, at ``due_at`` if given. A running attempt can't be released: its lease must lapse
+    so a worker takes it over and reconciles its calls. False if the attempt isn't ours to release."""
+    values: dict[str, object] = {
+        "status": "scheduled",
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    if due_at is not None:
+        values["due_at"] = due_at
+    stmt = (
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.lease_owner == worker, Attempt.status == "claimed")
+        .values(**values)
+    )
+    async with session_maker() as session, session.begin():
+        return await _rowcount(session, stmt) == 1
+
+
+async def _rowcount(session: AsyncSession, stmt: Update) -> int:
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    assert isinstance(result, CursorResult)
+    return result.rowcount

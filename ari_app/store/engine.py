@@ -1,0 +1,57 @@
+"""Engine and session factory for SQLite (embedded, one worker) and PostgreSQL (production, many workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10.0
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``.
+
+    SQLite gets WAL (readers don't block the writer), foreign keys ON (off by default there) and a busy
+    timeout, so concurrent writers wait for the lock instead of failing at once.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        if memory:
+            # One shared connection, or every connection would see its own empty database.
+            kwargs.setdefault("poolclass", StaticPool)
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = create_async_engine(url, **kwargs)
+        _configure_sqlite(engine, wal=not memory)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", PG_CONNECT_TIMEOUT_S)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_async_engine(url, **kwargs)
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much cheaper
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
