@@ -1,0 +1,270 @@
+"""Scripted callee behaviour: who answers, rings out, is busy, is a machine, presses a key.
+
+A scenario is plain data (TOML or the same shape as JSON). Destinations are matched on the endpoint
+(`PJSIP/admin`), or on the user part of a trunk dial string (`sim-busy` in `PJSIP/sim-busy@trunk`), or on
+the number (digits compared without a leading `+`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Behaviour = Literal[
+    "answer", "noanswer", "busy", "reject", "congestion", "unallocated", "machine", "offline", "hangup"
+]
+BEHAVIOURS: tuple[str, ...] = (
+    "answer",
+    "noanswer",
+    "busy",
+    "reject",
+    "congestion",
+    "unallocated",
+    "machine",
+    "offline",
+    "hangup",
+)
+FAILURES: frozenset[str] = frozenset({"busy", "reject", "congestion", "unallocated"})
+
+# Endpoints that exist on the simulated PBX whatever the scenario says.
+TRUNK_ENDPOINT = "trunk"
+DEFAULT_ADMIN = "PJSIP/admin"
+
+
+class ScenarioError(ValueError):
+    """The scenario file or document is invalid; the message names the bad key."""
+
+
+@dataclass(frozen=True)
+class Callee:
+    """How one destination behaves on one dial. Times are seconds of simulated time."""
+
+    behaviour: Behaviour = "answer"
+    answer_after: float = 1.0
+    talk: float | None = 30.0
+    hangup_after: float | None = None
+    dtmf: str | None = None
+    dtmf_after: str | float | None = None
+    greeting: float = 6.0
+    beep: float = 1.0
+    record_max: float = 30.0
+    fail_after: float = 0.0
+    unbridged_hangup: float = 120.0
+    amd_after: float | None = None
+    hangup_cause: int | None = None
+    hello: float = 1.5
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Callee | None = None, where: str = "callee") -> Callee:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("match", "sequence"):
+                continue
+            if key not in known:
+                raise ScenarioError(f"{where}.{key}: unknown key")
+            values[key] = value
+        if "behaviour" in values and values["behaviour"] not in BEHAVIOURS:
+            raise ScenarioError(f"{where}.behaviour: must be one of {', '.join(BEHAVIOURS)}")
+        for key in (
+            "answer_after",
+            "greeting",
+            "beep",
+            "record_max",
+            "fail_after",
+            "unbridged_hangup",
+            "hello",
+        ):
+            if key in values:
+                values[key] = _seconds(values[key], f"{where}.{key}")
+        for key in ("talk", "hangup_after", "amd_after"):
+            if key in values and values[key] is not None:
+                values[key] = _seconds(values[key], f"{where}.{key}")
+        if "dtmf" in values and values["dtmf"] is not None:
+            values["dtmf"] = str(values["dtmf"])
+            if not re.fullmatch(r"[0-9A-D*#]+", values["dtmf"]):
+                raise ScenarioError(f"{where}.dtmf: digits 0-9, A-D, * or # only")
+        if "dtmf_after" in values and values["dtmf_after"] is not None:
+            after = values["dtmf_after"]
+            if after != "playback":
+                values["dtmf_after"] = _seconds(after, f"{where}.dtmf_after")
+        if "hangup_cause" in values and values["hangup_cause"] is not None:
+            values["hangup_cause"] = int(values["hangup_cause"])
+        return replace(base or cls(), **values)
+
+
+@dataclass(frozen=True)
+class CalleeEntry:
+    match: str
+    callee: Callee
+    sequence: tuple[Callee, ...] = ()
+
+    def for_attempt(self, nth: int) -> Callee:
+        """The callee for the ``nth`` dial (0-based) of this destination; the last entry repeats."""
+        if not self.sequence:
+            return self.callee
+        return self.sequence[min(nth, len(self.sequence) - 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"match": self.match, **_callee_dict(self.callee)}
+        if self.sequence:
+            out["sequence"] = [_callee_dict(c) for c in self.sequence]
+        return out
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A parsed dial target: ``PJSIP/+1555@trunk`` → tech PJSIP, user +1555, host trunk."""
+
+    tech: str
+    resource: str
+    user: str
+    host: str | None
+
+    @classmethod
+    def parse(cls, endpoint: str) -> Destination:
+        tech, _, resource = endpoint.partition("/")
+        user, sep, host = resource.partition("@")
+        return cls(tech=tech, resource=resource, user=user, host=host if sep else None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.tech}/{self.resource}"
+
+    @property
+    def is_local_endpoint(self) -> bool:
+        """A PJSIP endpoint on this PBX (an admin phone), not a number through a trunk."""
+        return self.tech.upper() == "PJSIP" and self.host is None
+
+    @property
+    def number(self) -> str:
+        return number_key(self.user)
+
+    @property
+    def key(self) -> str:
+        """What the dial counter for `sequence` is keyed on."""
+        return self.endpoint.lower() if self.is_local_endpoint else self.number
+
+
+def number_key(text: str) -> str:
+    """Digits of a number without a leading `+`; anything else is returned as is (lower case)."""
+    stripped = text.strip()
+    if re.fullmatch(r"\+?[0-9]+", stripped):
+        return stripped.lstrip("+")
+    return stripped.lower()
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(f"{where}: must be a number of seconds")
+    if value < 0:
+        raise ScenarioError(f"{where}: must not be negative")
+    return float(value)
+
+
+def _callee_dict(callee: Callee) -> dict[str, Any]:
+    return {k: v for k, v in asdict(callee).items() if v is not None}
+
+
+ADMIN_CALLEE = Callee(behaviour="answer", answer_after=1.0, talk=None, dtmf="1", dtmf_after="playback")
+LEAD_CALLEE = Callee(behaviour="answer", answer_after=1.0, talk=30.0)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    defaults: Callee = LEAD_CALLEE
+    callees: tuple[CalleeEntry, ...] = field(default_factory=tuple)
+    missing_sounds: frozenset[str] = frozenset()
+
+    @classmethod
+    def default(cls) -> Scenario:
+        return cls.from_dict({})
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Scenario:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path}: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scenario:
+        for key in data:
+            if key not in ("defaults", "callee", "missing_sounds"):
+                raise ScenarioError(f"{key}: unknown key (expected defaults, callee, missing_sounds)")
+        defaults = Callee.from_dict(dict(data.get("defaults", {})), base=LEAD_CALLEE, where="defaults")
+        entries: list[CalleeEntry] = []
+        raw_callees = data.get("callee", [])
+        if not isinstance(raw_callees, list):
+            raise ScenarioError("callee: must be an array of tables ([[callee]])")
+        for i, raw in enumerate(raw_callees):
+            where = f"callee[{i}]"
+            if not isinstance(raw, dict) or not raw.get("match"):
+                raise ScenarioError(f"{where}.match: required")
+            match = str(raw["match"])
+            base = ADMIN_CALLEE if Destination.parse(match).is_local_endpoint and "/" in match else defaults
+            callee = Callee.from_dict(raw, base=base, where=where)
+            sequence = tuple(
+                Callee.from_dict(dict(step), base=callee, where=f"{where}.sequence[{j}]")
+                for j, step in enumerate(raw.get("sequence", []))
+            )
+            entries.append(CalleeEntry(match=match, callee=callee, sequence=sequence))
+        if not any(e.match.lower() == DEFAULT_ADMIN.lower() for e in entries):
+            entries.append(CalleeEntry(match=DEFAULT_ADMIN, callee=ADMIN_CALLEE))
+        missing = data.get("missing_sounds", [])
+        if not isinstance(missing, list):
+            raise ScenarioError("missing_sounds: must be a list of sound names")
+        return cls(defaults=defaults, callees=tuple(entries), missing_sounds=frozenset(map(str, missing)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "defaults": _callee_dict(self.defaults),
+            "callee": [e.to_dict() for e in self.callees],
+            "missing_sounds": sorted(self.missing_sounds),
+        }
+
+    def entry_for(self, dest: Destination) -> CalleeEntry | None:
+        for entry in self.callees:
+            if _matches(entry.match, dest):
+                return entry
+        return None
+
+    def callee_for(self, dest: Destination, nth: int) -> Callee:
+        entry = self.entry_for(dest)
+        return entry.for_attempt(nth) if entry else self.defaults
+
+    def local_endpoints(self) -> dict[str, bool]:
+        """PJSIP endpoints that exist on the PBX (resource → online)."""
+        out: dict[str, bool] = {TRUNK_ENDPOINT: True}
+        for entry in self.callees:
+            dest = Destination.parse(entry.match)
+            if "/" in entry.match and dest.is_local_endpoint:
+                out[dest.resource] = entry.callee.behaviour != "offline"
+        return out
+
+
+def _matches(pattern: str, dest: Destination) -> bool:
+    if "/" in pattern:
+        want = Destination.parse(pattern)
+        if want.tech.lower() != dest.tech.lower():
+            return False
+        if want.host is None and dest.host is not None:
+            return number_key(want.user) == dest.number
+        return want.resource.lower() == dest.resource.lower()
+    return number_key(pattern) == dest.number
+
+
+__all__ = [
+    "BEHAVIOURS",
+    "Behaviour",
+    "Callee",
+    "CalleeEntry",
+    "Destination",
+    "Scenario",
+    "ScenarioError",
+    "number_key",
+]
