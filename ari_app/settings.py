@@ -47,6 +47,7 @@ class WebSettings(_Section):
     public_url: str = ""  # how Asterisk and browsers reach us; empty: http://host:port
     max_body_bytes: int = 64 * 1024
     cors_origins: list[str] = Field(default_factory=list)
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])  # who may embed the form page
     metrics_public: bool = False  # false: /metrics on loopback or with the API token only
 
 

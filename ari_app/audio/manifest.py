@@ -114,3 +114,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sound_durations(sounds_dir: Path, prefix: str = "callback") -> dict[str, float]:
+    """Each imported sound's length keyed as Asterisk names it once copied: ``PREFIX/NAME``."""
+    return {f"{prefix}/{name}": entry.duration for name, entry in load_manifest(sounds_dir).items()}

@@ -18,10 +18,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ari-password", default="callback")
     parser.add_argument("--scenario", default=None, help="scenario TOML file (see docs/simulator.md)")
     parser.add_argument("--speed", type=float, default=1.0, help="callee timings run this many times faster")
+    parser.add_argument(
+        "--sounds-dir", default=None, help="callback sounds dir: its manifest gives prompt lengths"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.ari_user, args.ari_password, args.scenario, args.speed))
+        asyncio.run(
+            serve(
+                args.host,
+                args.port,
+                args.ari_user,
+                args.ari_password,
+                args.scenario,
+                args.speed,
+                args.sounds_dir,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
 
+from ari_app.audio.manifest import sound_durations
 from ari_app.clock import VirtualClock
 
 from .engine import Pbx
@@ -131,12 +133,26 @@ class SimulatorServer:
 
 
 async def serve(
-    host: str, port: int, user: str, password: str, scenario_path: str | None, speed: float
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    scenario_path: str | None,
+    speed: float,
+    sounds_dir: str | None = None,
 ) -> None:
-    """Run the simulator until cancelled (the `callback simulator` command)."""
+    """Run the simulator until cancelled (the `callback simulator` command). ``sounds_dir``: a callback
+    sounds directory whose manifest gives the length of each ``sound:callback/NAME``."""
     scenario = Scenario.from_toml(scenario_path) if scenario_path else Scenario.default()
+    durations = sound_durations(Path(sounds_dir)) if sounds_dir else None
     async with SimulatorServer(
-        host=host, port=port, user=user, password=password, scenario=scenario, speed=speed
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        scenario=scenario,
+        speed=speed,
+        sounds_durations=durations,
     ) as sim:
         log.info("ARI simulator listening on %s/ari (speed %s)", sim.base_url, speed)
         await asyncio.Event().wait()

@@ -1,0 +1,1 @@
+"""`callback demo`: everything embedded, and the standard stories (`--once`)."""

@@ -1,0 +1,577 @@
+"""Applies workflow decisions, one transaction each: tags, stage, notes, SMS outbox, next attempt.
+
+wf-1.1 (``submit``), the start of an attempt (``begin_attempt``: the checks made at the moment of dialling),
+wf-1.2 / wf-1.3 (``finish_attempt``), and the hand-made transitions (cancel, complete, opt-out).
+The caller owns the session and commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .calls.attempt import AttemptPlan, AttemptResult
+from .clock import Clock
+from .domain.calendar import (
+    BusinessCalendar,
+    NoSlotError,
+    QuietHours,
+    Slot,
+    first_call_at,
+    is_allowed,
+    next_allowed_slot,
+)
+from .domain.outcomes import Outcome
+from .domain.phone import timezones_of
+from .domain.tags import StageNames, Status, TagNames
+from .domain.workflow import (
+    AttemptPolicy,
+    Decision,
+    amd_enabled,
+    attempt_is_final,
+    decide_after_attempt,
+    missed_call_when_text,
+)
+from .errors import Conflict, NotFound, ValidationFailed
+from .settings import AdminSettings, Settings
+from .sms.templates import render
+from .store.models import (
+    OPEN_REQUEST_STATUSES,
+    Attempt,
+    CallbackRequest,
+    Consent,
+    Contact,
+    Dnc,
+    IdempotencyKey,
+    Note,
+    SmsOutbox,
+)
+from .tag_router import TagRouter, add_contact_event
+
+log = logging.getLogger(__name__)
+
+# Replies to what the contact texted us: sent even after an opt-out (the STOP confirmation, HELP).
+ANSWERS_TO_THE_CONTACT = ("opt_out_confirmation", "help")
+
+
+@dataclass(frozen=True)
+class IntakeData:
+    first_name: str
+    last_name: str
+    phone: str  # E.164, already validated
+    reason: str
+    consent_text: str
+    source: str  # form | api
+    page_url: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    status_code: int  # 201 created, 200 merged into an open request
+    body: dict[str, Any]
+
+
+def _always_open(tz: Any) -> BusinessCalendar:
+    return BusinessCalendar(tz=tz, weekdays=(), weekend=(), holidays=frozenset(), always_open=True)
+
+
+class Lifecycle:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.calendar = BusinessCalendar.from_settings(settings.calendar, settings.business.timezone)
+        self.sms_calendar = _always_open(self.calendar.tz)  # SMS obey the lead's quiet hours only
+        self.quiet = QuietHours.from_settings(settings.quiethours)
+        self.policy = AttemptPolicy.from_settings(settings.calls, settings.sms)
+        self.router = TagRouter(
+            TagNames.from_settings(settings.tags),
+            StageNames.from_settings(settings.stages),
+            settings.webhooks.urls,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _note(
+        self, session: AsyncSession, contact_id: int, request_id: int | None, kind: str, text: str
+    ) -> None:
+        session.add(
+            Note(
+                contact_id=contact_id,
+                request_id=request_id,
+                kind=kind,
+                text=text,
+                created_at=self.clock.now(),
+            )
+        )
+
+    async def _event(self, session: AsyncSession, contact_id: int, type_: str, data: dict[str, Any]) -> None:
+        await add_contact_event(session, contact_id, type_, data, now=self.clock.now())
+
+    async def on_dnc(self, session: AsyncSession, phone: str) -> bool:
+        return await session.get(Dnc, phone) is not None
+
+    def _slot_after(self, earliest: datetime, phone: str) -> Slot:
+        return next_allowed_slot(earliest, calendar=self.calendar, quiet=self.quiet, lead_e164=phone)
+
+    async def _next_attempt_number(self, session: AsyncSession, request_id: int) -> int:
+        numbers = await session.scalars(select(Attempt.number).where(Attempt.request_id == request_id))
+        return max(numbers, default=0) + 1
+
+    async def _schedule(
+        self,
+        session: AsyncSession,
+        request: CallbackRequest,
+        slot: Slot,
+        *,
+        kind: str,
+    ) -> Attempt:
+        now = self.clock.now()
+        final = attempt_is_final(request.lead_attempts_used, self.policy)
+        attempt = Attempt(
+            request_id=request.id,
+            number=await self._next_attempt_number(session, request.id),
+            lead_attempt=request.lead_attempts_used + 1,
+            final=final,
+            kind=kind,
+            status="scheduled",
+            due_at=slot.at,
+            evidence=slot.evidence,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(attempt)
+        await session.flush()
+        return attempt
+
+    async def next_scheduled(self, session: AsyncSession, request_id: int) -> Attempt | None:
+        return await session.scalar(
+            select(Attempt)
+            .where(Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed", "running")))
+            .order_by(Attempt.due_at)
+            .limit(1)
+        )
+
+    # -- wf-1.1: intake ---------------------------------------------------------------------------
+
+    async def submit(
+        self, session: AsyncSession, data: IntakeData, *, idempotency_key: str | None = None
+    ) -> IntakeResult:
+        now = self.clock.now()
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [data.first_name, data.last_name, data.phone, data.reason], ensure_ascii=False
+            ).encode()
+        ).hexdigest()
+        if idempotency_key is not None:
+            seen = await session.get(IdempotencyKey, idempotency_key)
+            if seen is not None:
+                if seen.request_fingerprint != fingerprint:
+                    raise Conflict("this Idempotency-Key was used for a different request")
+                return IntakeResult(seen.status_code, seen.response)
+        if await self.on_dnc(session, data.phone):
+            raise ValidationFailed("this number can't be called", field="phone", code="do_not_call")
+
+        contact = await session.scalar(select(Contact).where(Contact.phone == data.phone))
+        if contact is None:
+            contact = Contact(
+                phone=data.phone,
+                first_name=data.first_name,
+                last_name=data.last_name,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(contact)
+            await session.flush()
+        open_request = await session.scalar(
+            select(CallbackRequest).where(
+                CallbackRequest.contact_id == contact.id, CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)
+            )
+        )
+        if open_request is not None:
+            self._note(
+                session,
+                contact.id,
+                open_request.id,
+                "merge",
+                f"Another callback request while one is open (merged, no second call): {data.reason}",
+            )
+            await self._event(
+                session, contact.id, "request.merged", {"request_id": open_request.id, "reason": data.reason}
+            )
+            nxt = await self.next_scheduled(session, open_request.id)
+            result = IntakeResult(200, self._intake_body(open_request, nxt, merged=True))
+        else:
+            result = await self._create_request(session, contact, data, now)
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyKey(
+                    key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                    status_code=result.status_code,
+                    response=result.body,
+                    created_at=now,
+                )
+            )
+        await session.flush()
+        return result
+
+    async def _create_request(
+        self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime
+    ) -> IntakeResult:
+        if contact.first_name != data.first_name or contact.last_name != data.last_name:
+            contact.first_name, contact.last_name = data.first_name, data.last_name
+        contact.updated_at = now
+        request = CallbackRequest(
+            contact_id=contact.id,
+            reason=data.reason,
+            status="pending",
+            source=data.source,
+            page_url=data.page_url,
+            ip=data.ip,
+            user_agent=data.user_agent,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        session.add(
+            Consent(
+                request_id=request.id,
+                contact_id=contact.id,
+                text=data.consent_text,
+                ip=data.ip,
+                user_agent=data.user_agent,
+                page_url=data.page_url,
+                source=data.source,
+                given_at=now,
+            )
+        )
+        self._note(session, contact.id, request.id, "system", f"Callback requested: {data.reason}")
+        await self._event(
+            session, contact.id, "request.created", {"request_id": request.id, "source": data.source}
+        )
+        await self.router.set_status(
+            session, contact, Status.PENDING, now=now, request_id=request.id, reason="callback requested"
+        )
+        slot = first_call_at(
+            now,
+            calendar=self.calendar,
+            quiet=self.quiet,
+            lead_e164=contact.phone,
+            delay_seconds=self.settings.calendar.first_call_delay,
+        )
+        attempt = await self._schedule(session, request, slot, kind="lead")
+        return IntakeResult(201, self._intake_body(request, attempt, merged=False))
+
+    @staticmethod
+    def _intake_body(request: CallbackRequest, attempt: Attempt | None, *, merged: bool) -> dict[str, Any]:
+        return {
+            "id": request.id,
+            "contact_id": request.contact_id,
+            "status": request.status,
+            "merged": merged,
+            "planned_at": attempt.due_at.isoformat() if attempt is not None else None,
+        }
+
+    # -- an attempt starts: the checks at the moment of dialling ----------------------------------
+
+    async def begin_attempt(
+        self, session: AsyncSession, attempt_id: int, *, admin: AdminSettings, app: str, server: str
+    ) -> AttemptPlan | None:
+        """Mark a claimed attempt running and plan it, or reschedule/cancel it when it may not dial now."""
+        now = self.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status != "claimed":
+            return None
+        request = await session.get(CallbackRequest, attempt.request_id)
+        assert request is not None
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        if request.status not in OPEN_REQUEST_STATUSES:
+            attempt.status, attempt.updated_at = "cancelled", now
+            return None
+        if await self.on_dnc(session, contact.phone):
+            await self.cancel(session, request.id, reason="number is on the do-not-call list", by="system")
+            return None
+        allowed, evidence = is_allowed(now, calendar=self.calendar, quiet=self.quiet, lead_e164=contact.phone)
+        if not allowed:
+            # Claimed late (a backlog, a restart): move to the next allowed instant; nothing is used up.
+            slot = self._slot_after(now, contact.phone)
+            attempt.status, attempt.due_at, attempt.evidence = "scheduled", slot.at, slot.evidence
+            attempt.lease_owner = attempt.lease_until = None
+            attempt.updated_at = now
+            self._note(
+                session, contact.id, request.id, "system", "Attempt moved: outside the allowed hours now"
+            )
+            return None
+        attempt.status = "running"
+        attempt.started_at = now
+        attempt.updated_at = now
+        attempt.admin_name = admin.name
+        attempt.ari_app = app
+        attempt.ari_server = server
+        attempt.final = attempt_is_final(request.lead_attempts_used, self.policy)
+        attempt.evidence = {
+            **(attempt.evidence or {}),
+            "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
+        }
+        request.status, request.updated_at = "calling", now
+        return AttemptPlan(
+            attempt_id=attempt.id,
+            lead_phone=contact.phone,
+            final=attempt.final,
+            amd=amd_enabled(self.policy, attempt.final),
+            admin=admin,
+        )
+
+    async def requeue_unstarted(self, session: AsyncSession, attempt_id: int, delay: float, why: str) -> None:
+        """A claimed attempt that could not start (no admin free, pacing): back to the queue, nothing used."""
+        now = self.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status not in ("claimed", "running"):
+            return
+        attempt.status = "scheduled"
+        attempt.due_at = now + timedelta(seconds=delay)
+        attempt.lease_owner = attempt.lease_until = None
+        attempt.updated_at = now
+        log.info("attempt %s requeued: %s", attempt_id, why)
+
+    # -- wf-1.2 / wf-1.3: an attempt ended --------------------------------------------------------
+
+    async def finish_attempt(
+        self, session: AsyncSession, attempt_id: int, result: AttemptResult
+    ) -> Decision | None:
+        now = self.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status == "done":
+            return None  # finished already (e.g. by recovery): never apply an outcome twice
+        request = await session.get(CallbackRequest, attempt.request_id)
+        assert request is not None
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        attempt.status = "done"
+        attempt.outcome = result.outcome.value
+        attempt.outcome_detail = result.detail
+        attempt.talk_seconds = result.talk_seconds
+        attempt.ended_at = now
+        attempt.updated_at = now
+        attempt.lease_owner = attempt.lease_until = None
+        if result.admin_name:
+            attempt.admin_name = result.admin_name
+
+        outcome = result.outcome
+        if outcome is Outcome.DIAL_UNKNOWN:
+            # Unresolvable: the phone may have rung. Count it as the lead's attempt, never dial it again.
+            outcome = Outcome.LEAD_UNREACHABLE
+        cancelled = request.status == "cancelled"
+        decision = decide_after_attempt(
+            outcome,
+            lead_attempts_used_before=request.lead_attempts_used,
+            system_failures=request.system_failures,
+            policy=self.policy,
+        )
+        request.lead_attempts_used = decision.lead_attempts_used
+        request.system_failures = request.system_failures + 1 if outcome is Outcome.SYSTEM_ERROR else 0
+        request.updated_at = now
+        self._note(
+            session,
+            contact.id,
+            request.id,
+            "system",
+            f"Attempt {attempt.number} (lead attempt {attempt.lead_attempt}): {outcome.value}"
+            + (f" - {result.detail}" if result.detail else "")
+            + f". {decision.note}",
+        )
+        await self._event(
+            session,
+            contact.id,
+            "attempt.outcome",
+            {
+                "request_id": request.id,
+                "attempt_id": attempt.id,
+                "outcome": outcome.value,
+                "detail": result.detail,
+                "talk_seconds": result.talk_seconds,
+            },
+        )
+        if cancelled:
+            return decision  # cancelled while the call ran: the outcome is recorded, nothing else follows
+        if decision.flag_invalid_number:
+            contact.number_invalid = True
+            contact.updated_at = now
+        if decision.status is not None:
+            await self.router.set_status(
+                session, contact, decision.status, now=now, request_id=request.id, reason=outcome.value
+            )
+        next_attempt: Attempt | None = None
+        if decision.retry != "none":
+            earliest = now + timedelta(seconds=decision.retry_after)
+            try:
+                slot = self._slot_after(earliest, contact.phone)
+            except NoSlotError as exc:
+                self._note(session, contact.id, request.id, "system", f"No allowed time to call again: {exc}")
+                request.status, request.closed_at = "incomplete", now
+                request.close_reason = "no allowed time to call again"
+            else:
+                kind = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"}[decision.retry]
+                next_attempt = await self._schedule(session, request, slot, kind=kind)
+                request.status = "pending"
+        else:
+            request.status = decision.request_status
+            request.closed_at = now
+            request.close_reason = outcome.value
+        if decision.sms is not None:
+            when = ""
+            if next_attempt is not None:
+                when = missed_call_when_text(next_attempt.due_at, timezones_of(contact.phone)[0], now)
+            await self.queue_sms(session, contact, request, decision.sms, key=f"{attempt.id}", when=when)
+        return decision
+
+    # -- SMS --------------------------------------------------------------------------------------
+
+    async def queue_sms(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        request: CallbackRequest | None,
+        kind: str,
+        *,
+        key: str,
+        when: str = "",
+    ) -> SmsOutbox:
+        """Write the message in the caller's transaction; the sender delivers it within quiet hours."""
+        now = self.clock.now()
+        biz = self.settings.business
+        body = render(
+            kind,
+            {
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "business": biz.name,
+                "callback_number": biz.callback_number,
+                "when": when,
+            },
+        )
+        status, error = "queued", None
+        if contact.sms_opted_out and kind not in ANSWERS_TO_THE_CONTACT:
+            status, error = "cancelled", "the contact opted out of SMS"
+        try:
+            due = next_allowed_slot(
+                now, calendar=self.sms_calendar, quiet=self.quiet, lead_e164=contact.phone
+            ).at
+        except NoSlotError:
+            due = now
+        message = SmsOutbox(
+            contact_id=contact.id,
+            request_id=request.id if request is not None else None,
+            kind=kind,
+            to_phone=contact.phone,
+            body=body,
+            idempotency_key=f"{kind}:{request.id if request is not None else contact.id}:{key}",
+            status=status,
+            tries=0,
+            next_try_at=due,
+            error=error,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        await self._event(
+            session, contact.id, "sms.queued", {"sms_id": message.id, "kind": kind, "status": status}
+        )
+        return message
+
+    # -- by hand, or by a STOP --------------------------------------------------------------------
+
+    async def cancel(
+        self, session: AsyncSession, request_id: int, *, reason: str, by: str
+    ) -> CallbackRequest:
+        now = self.clock.now()
+        request = await session.get(CallbackRequest, request_id)
+        if request is None:
+            raise NotFound("no such callback request", request_id=request_id)
+        if request.status not in OPEN_REQUEST_STATUSES and request.status != "incomplete":
+            raise Conflict(f"the request is already {request.status}", request_id=request_id)
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.request_id == request.id, Attempt.status.in_(("scheduled", "claimed")))
+            .values(status="cancelled", updated_at=now)
+        )
+        request.status, request.closed_at, request.close_reason, request.updated_at = (
+            "cancelled",
+            now,
+            reason,
+            now,
+        )
+        self._note(session, contact.id, request.id, "system", f"Callback cancelled by {by}: {reason}")
+        await self.router.set_status(session, contact, None, now=now, request_id=request.id, reason=reason)
+        return request
+
+    async def complete_by_hand(
+        self, session: AsyncSession, request_id: int, *, note: str, by: str
+    ) -> CallbackRequest:
+        now = self.clock.now()
+        request = await session.get(CallbackRequest, request_id)
+        if request is None:
+            raise NotFound("no such callback request", request_id=request_id)
+        if request.status in ("completed", "cancelled"):
+            raise Conflict(f"the request is already {request.status}", request_id=request_id)
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.request_id == request.id, Attempt.status.in_(("scheduled", "claimed")))
+            .values(status="cancelled", updated_at=now)
+        )
+        request.status, request.closed_at, request.close_reason, request.updated_at = (
+            "completed",
+            now,
+            note,
+            now,
+        )
+        self._note(session, contact.id, request.id, "admin", f"Completed by {by}: {note}")
+        await self.router.set_status(
+            session, contact, Status.COMPLETE, now=now, request_id=request.id, reason=f"completed by {by}"
+        )
+        return request
+
+    async def opt_out(self, session: AsyncSession, contact: Contact, *, via: str) -> None:
+        """No more SMS; by default a STOP also cancels the contact's open callbacks."""
+        now = self.clock.now()
+        if not contact.sms_opted_out:
+            contact.sms_opted_out, contact.sms_opted_out_at, contact.updated_at = True, now, now
+            self._note(session, contact.id, None, "system", f"Opted out of SMS ({via})")
+            await self._event(session, contact.id, "contact.opted_out", {"via": via})
+        await session.execute(
+            update(SmsOutbox)
+            .where(SmsOutbox.contact_id == contact.id, SmsOutbox.status == "queued")
+            .values(status="cancelled", error="the contact opted out of SMS", updated_at=now)
+        )
+        if self.settings.sms.cancel_calls_on_stop:
+            open_ids = await session.scalars(
+                select(CallbackRequest.id).where(
+                    CallbackRequest.contact_id == contact.id,
+                    CallbackRequest.status.in_(OPEN_REQUEST_STATUSES),
+                )
+            )
+            for request_id in list(open_ids):
+                await self.cancel(session, request_id, reason=f"opted out ({via})", by="the contact")
+
+    async def opt_in(self, session: AsyncSession, contact: Contact, *, via: str) -> None:
+        now = self.clock.now()
+        if contact.sms_opted_out:
+            contact.sms_opted_out, contact.sms_opted_out_at, contact.updated_at = False, None, now
+            self._note(session, contact.id, None, "system", f"Opted in to SMS again ({via})")
+            await self._event(session, contact.id, "contact.opted_in", {"via": via})

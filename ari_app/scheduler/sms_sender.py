@@ -1,0 +1,169 @@
+"""Delivers the SMS outbox: at most once, within quiet hours, opt-out and do-not-call checked at send time.
+
+A message is marked "sending" (tries + 1) and committed before the gateway is called. Gateways we support
+have no idempotent send, so a crash between the send and "sent" leaves a "sending" row that is never sent
+again: it is marked failed ("interrupted") rather than risk a duplicate text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..clock import Clock
+from ..domain.calendar import NoSlotError, is_allowed, next_allowed_slot
+from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
+from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
+from ..store.models import Contact, Dnc, SmsOutbox
+
+log = logging.getLogger(__name__)
+
+_MAX_TRIES = 8
+_BACKOFF_FIRST = 30.0
+_BACKOFF_MAX = 3600.0
+
+
+class SmsSender:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        gateway: SmsGateway,
+        lifecycle: Lifecycle,
+        clock: Clock,
+        dlr_url: str | None = None,
+        batch: int = 20,
+    ) -> None:
+        self.sessions = sessions
+        self.gateway = gateway
+        self.lifecycle = lifecycle
+        self.clock = clock
+        self.dlr_url = dlr_url
+        self.batch = batch
+
+    async def fail_interrupted(self) -> int:
+        """At start: messages left "sending" by a crash may have gone out; never send them again."""
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(SmsOutbox)
+                .where(SmsOutbox.status == "sending")
+                .values(
+                    status="failed",
+                    error="interrupted while sending; it may or may not have been delivered (not resent)",
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
+        await self.fail_interrupted()
+        while not stop.is_set():
+            sent = await self.deliver_due()
+            if sent == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll)
+                except TimeoutError:
+                    pass
+
+    async def deliver_due(self) -> int:
+        now = self.clock.now()
+        async with self.sessions() as session:
+            ids = list(
+                await session.scalars(
+                    select(SmsOutbox.id)
+                    .where(SmsOutbox.status == "queued", SmsOutbox.next_try_at <= now)
+                    .order_by(SmsOutbox.next_try_at, SmsOutbox.id)
+                    .limit(self.batch)
+                )
+            )
+        count = 0
+        for sms_id in ids:
+            if await self.deliver_one(sms_id):
+                count += 1
+        return count
+
+    async def deliver_one(self, sms_id: int) -> bool:
+        now = self.clock.now()
+        lc = self.lifecycle
+        async with self.sessions.begin() as session:
+            msg = await session.get(SmsOutbox, sms_id)
+            if msg is None or msg.status != "queued":
+                return False
+            contact = await session.get(Contact, msg.contact_id)
+            assert contact is not None
+            opted_out = contact.sms_opted_out and msg.kind not in ANSWERS_TO_THE_CONTACT
+            if opted_out or await session.get(Dnc, msg.to_phone) is not None:
+                why = "the contact opted out of SMS" if opted_out else "do-not-call list"
+                msg.status, msg.error, msg.updated_at = "cancelled", why, now
+                return False
+            if msg.kind not in ANSWERS_TO_THE_CONTACT:
+                allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone)
+                if not allowed:
+                    try:
+                        msg.next_try_at = next_allowed_slot(
+                            now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone
+                        ).at
+                    except NoSlotError:
+                        msg.next_try_at = now + timedelta(hours=1)
+                    msg.updated_at = now
+                    return False
+            # Compare-and-set: only one sender moves a queued message to sending.
+            claimed = await session.execute(
+                update(SmsOutbox)
+                .where(SmsOutbox.id == sms_id, SmsOutbox.status == "queued")
+                .values(status="sending", tries=SmsOutbox.tries + 1, updated_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                return False
+            to, body, key, tries = msg.to_phone, msg.body, msg.idempotency_key, msg.tries + 1
+        try:
+            result = await self.gateway.send(to, body, idempotency_key=key, dlr_url=self.dlr_url)
+        except SmsPermanentError as exc:
+            await self._finish(sms_id, status="failed", error=exc.reason)
+            return False
+        except SmsTemporaryError as exc:
+            if exc.maybe_sent:
+                await self._finish(sms_id, status="failed", error=f"answer lost, not resent: {exc.reason}")
+                return False
+            if tries >= _MAX_TRIES:
+                await self._finish(
+                    sms_id, status="failed", error=f"gave up after {tries} tries: {exc.reason}"
+                )
+                return False
+            delay = min(_BACKOFF_FIRST * 2 ** (tries - 1), _BACKOFF_MAX)
+            await self._finish(
+                sms_id,
+                status="queued",
+                error=exc.reason,
+                next_try_at=self.clock.now() + timedelta(seconds=delay),
+            )
+            return False
+        # Handed to the gateway: "sent"; the delivery report moves it on to delivered or failed.
+        await self._finish(sms_id, status="sent", provider_id=result.provider_message_id)
+        return True
+
+    async def _finish(self, sms_id: int, *, status: str, error: str | None = None, **extra: object) -> None:
+        now = self.clock.now()
+        values: dict[str, object] = {"status": status, "updated_at": now}
+        if error is not None:
+            values["error"] = error
+        if status == "sent":
+            values["sent_at"] = now
+        if "provider_id" in extra:
+            values["provider_message_id"] = extra["provider_id"]
+        if "next_try_at" in extra:
+            values["next_try_at"] = extra["next_try_at"]
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(SmsOutbox)
+                .where(SmsOutbox.id == sms_id, SmsOutbox.status == "sending")
+                .values(**values),
+                execution_options={"synchronize_session": False},
+            )

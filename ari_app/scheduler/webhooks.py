@@ -1,0 +1,117 @@
+"""Publishes contact events (tag changes) to the configured webhook URLs: signed, retried, logged."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from datetime import timedelta
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..clock import Clock
+from ..store.models import ContactEvent, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Callback-Signature"
+_MAX_TRIES = 10
+_BACKOFF_FIRST = 10.0
+_BACKOFF_MAX = 3600.0
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of the raw body>``; receivers compare it in constant time."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        secret: bytes,
+        http: aiohttp.ClientSession,
+        timeout: float = 10.0,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.secret = secret
+        self.http = http
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
+        while not stop.is_set():
+            if await self.deliver_due() == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll)
+                except TimeoutError:
+                    pass
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        now = self.clock.now()
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, ContactEvent)
+                    .join(ContactEvent, ContactEvent.id == WebhookDelivery.event_id)
+                    .where(WebhookDelivery.status == "pending", WebhookDelivery.next_try_at <= now)
+                    .order_by(WebhookDelivery.id)
+                    .limit(limit)
+                )
+            ).all()
+        for delivery, event in rows:
+            await self._deliver(delivery.id, delivery.url, delivery.tries, event)
+        return len(rows)
+
+    async def _deliver(self, delivery_id: int, url: str, tries: int, event: ContactEvent) -> None:
+        body = json.dumps(
+            {
+                "id": event.id,
+                "type": event.type,
+                "contact_id": event.contact_id,
+                "created_at": event.created_at.isoformat(),
+                "data": event.data,
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self.secret, body),
+            "X-Callback-Event": event.type,
+            "X-Callback-Delivery": str(delivery_id),
+        }
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            async with self.http.post(url, data=body, headers=headers, timeout=self.timeout) as resp:
+                status_code = resp.status
+                if resp.status >= 300:
+                    error = f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return
+            delivery.tries = tries + 1
+            delivery.last_status_code = status_code
+            delivery.last_error = error
+            delivery.updated_at = now
+            if error is None:
+                delivery.status = "delivered"
+            elif delivery.tries >= _MAX_TRIES or (
+                status_code is not None and 400 <= status_code < 500 and status_code not in (408, 429)
+            ):
+                delivery.status = "failed"
+            else:
+                delay = min(_BACKOFF_FIRST * 2 ** (delivery.tries - 1), _BACKOFF_MAX)
+                delivery.next_try_at = now + timedelta(seconds=delay)
+        if error is not None:
+            log.warning("webhook %s to %s: %s", delivery_id, url, error)

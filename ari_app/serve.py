@@ -1,0 +1,27 @@
+"""``callback serve`` / ``callback worker``: the service against a real Asterisk, on the real clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .app import Runtime
+from .clock import RealClock
+from .settings import load_settings
+
+log = logging.getLogger("callback")
+
+
+async def serve(*, config: str | None, run_worker: bool, run_web: bool, ari_log: str | None = None) -> int:
+    overrides = {"ari": {"log_file": ari_log}} if ari_log else None
+    settings = load_settings(config, overrides=overrides)
+    async with Runtime(settings, RealClock(), run_worker=run_worker, run_web=run_web) as runtime:
+        if runtime.web_url:
+            log.info("web on %s", runtime.web_url)
+        if run_worker:
+            log.info("worker %s on ARI %s", settings.ari.app, settings.ari.url)
+        try:
+            await runtime.wait_stopped()
+        except asyncio.CancelledError:
+            log.info("stopping: no new calls; live calls may finish")
+    return 0
