@@ -1,0 +1,75 @@
+"""Bearer tokens: the configured ``api.token`` (CALLBACK_API_TOKEN) and rows of ``api_tokens``.
+
+Only a token's sha256 is stored; ``add_api_token`` shows the token once. Routes marked ``@public`` skip this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..clock import Clock, RealClock
+from ..errors import Unauthorized
+from ..store.models import ApiToken
+from .keys import SERVICES
+from .public import public_reason
+
+AUTH_NAME = web.RequestKey(
+    "auth_name", str
+)  # request key: who called (the token's name), for notes such as "cancelled by …"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def add_api_token(
+    sessions: async_sessionmaker[AsyncSession], name: str, *, clock: Clock | None = None
+) -> str:
+    """Create a token called ``name``; the returned token is not stored and can't be shown again."""
+    token = secrets.token_urlsafe(32)
+    async with sessions.begin() as session:
+        session.add(
+            ApiToken(name=name, token_hash=hash_token(token), created_at=(clock or RealClock()).now())
+        )
+    return token
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+async def authenticate(request: web.Request) -> str:
+    """The caller's name for a valid token, or raise Unauthorized."""
+    token = _bearer(request)
+    if token is None:
+        raise Unauthorized("a bearer token is required")
+    services = request.app[SERVICES]
+    configured = services.settings.api.token
+    if configured is not None and configured.get_secret_value():
+        if hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
+            return "api"
+    async with services.sessions() as session:
+        name = await session.scalar(select(ApiToken.name).where(ApiToken.token_hash == hash_token(token)))
+    if name is None:
+        raise Unauthorized("the bearer token is not valid")
+    return f"api:{name}"
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route
+    # An unmatched path (404/405) has no handler of ours: let the router's answer through.
+    if request.match_info.http_exception is None and public_reason(route) is None:
+        request[AUTH_NAME] = await authenticate(request)
+    return await handler(request)

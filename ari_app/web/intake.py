@@ -1,0 +1,140 @@
+"""Intake: the JSON API and the public form's POST both end in ``Lifecycle.submit``.
+
+Limits: the public form is limited per client IP per minute (in memory, this process); both routes are
+limited per number per day, counted from the stored requests (new requests only: a merge calls no one).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.phone import timezones_of
+from ..domain.workflow import missed_call_when_text
+from ..errors import Conflict, RateLimited, ValidationFailed
+from ..lifecycle import IntakeData, IntakeResult
+from ..services import Services
+from ..settings import Settings
+from ..store.models import OPEN_REQUEST_STATUSES, CallbackRequest, Contact, IdempotencyKey
+from .body import read_model
+from .keys import IP_LIMITER, SERVICES
+from .schemas import CallbackRequestIn, clean_line
+
+IDEMPOTENCY_KEY_MAX = 200
+USER_AGENT_MAX = 500
+
+
+def phone_context(settings: Settings) -> dict[str, Any]:
+    return {"region": settings.business.region, "allowed_regions": settings.business.allowed_regions}
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isascii() and key.isprintable()):
+        raise ValidationFailed(
+            "invalid Idempotency-Key header",
+            fields={
+                "Idempotency-Key": {
+                    "code": "invalid",
+                    "message": f"1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
+                }
+            },
+        )
+    return key
+
+
+def client_details(request: web.Request) -> dict[str, str | None]:
+    user_agent = clean_line(request.headers.get("User-Agent", ""))[:USER_AGENT_MAX]
+    return {"ip": request.remote, "user_agent": user_agent or None}
+
+
+def limit_ip(request: web.Request) -> None:
+    wait = request.app[IP_LIMITER].hit(request.remote or "unknown")
+    if wait is not None:
+        raise RateLimited("too many requests from this address; try again later", retry_after=wait)
+
+
+async def _limit_number(session: AsyncSession, services: Services, phone: str, key: str | None) -> None:
+    limit = services.settings.limits.per_number_per_day
+    if limit <= 0:
+        return
+    if key is not None and await session.get(IdempotencyKey, key) is not None:
+        return  # a replay answers what it answered before
+    now = services.clock.now()
+    since = now - timedelta(days=1)
+    base = (
+        select(CallbackRequest)
+        .join(Contact, Contact.id == CallbackRequest.contact_id)
+        .where(Contact.phone == phone)
+    )
+    if (
+        await session.scalar(base.where(CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)).limit(1))
+        is not None
+    ):
+        return  # it will be merged into the open request: nobody is called twice
+    recent = base.where(CallbackRequest.created_at > since)
+    count = int(await session.scalar(select(func.count()).select_from(recent.subquery())) or 0)
+    if count >= limit:
+        oldest = await session.scalar(
+            recent.with_only_columns(CallbackRequest.created_at).order_by(CallbackRequest.created_at).limit(1)
+        )
+        retry = 3600.0
+        if oldest is not None:
+            retry = max(1.0, (oldest + timedelta(days=1) - now).total_seconds() / services.clock.speed)
+        raise RateLimited(
+            "too many callback requests for this number today", field="phone", retry_after=math.ceil(retry)
+        )
+
+
+async def submit(services: Services, data: IntakeData, key: str | None) -> IntakeResult:
+    """Store the request (or merge, or replay) and commit before answering; then wake the worker."""
+    for try_no in (1, 2):
+        try:
+            async with services.sessions() as session:
+                await _limit_number(session, services, data.phone, key)
+                result = await services.lifecycle.submit(session, data, idempotency_key=key)
+                await session.commit()
+        except IntegrityError:
+            # A concurrent request for the same number or key won the race: the second try merges/replays.
+            if try_no == 2:
+                raise Conflict("a concurrent request for the same number is in progress; retry") from None
+            continue
+        services.wake()
+        return result
+    raise AssertionError("unreachable")
+
+
+def when_text(services: Services, body: dict[str, Any], phone: str) -> str:
+    planned = body.get("planned_at")
+    if not planned:
+        return "soon"
+    at = datetime.fromisoformat(planned)
+    return missed_call_when_text(at, timezones_of(phone)[0], services.clock.now())
+
+
+async def create_callback_request(request: web.Request) -> web.Response:
+    """POST /api/v1/callback-requests (token required)."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    body = await read_model(request, CallbackRequestIn, phone_context(settings))
+    key = idempotency_key(request)
+    data = IntakeData(
+        first_name=body.first_name,
+        last_name=body.last_name,
+        phone=body.phone,
+        reason=body.reason,
+        consent_text=body.consent_text or settings.business.consent_text,
+        source="api",
+        page_url=body.page_url,
+        **client_details(request),
+    )
+    result = await submit(services, data, key)
+    return web.json_response(result.body, status=result.status_code)
