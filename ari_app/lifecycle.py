@@ -56,6 +56,8 @@ from .store.models import (
 from .tag_router import TagRouter, add_contact_event
 
 log = logging.getLogger(__name__)
+# One readable line per finished attempt, for the operator watching `callback demo` or `serve`.
+calls_log = logging.getLogger("callback.calls")
 
 # Replies to what the contact texted us: sent even after an opt-out (the STOP confirmation, HELP).
 ANSWERS_TO_THE_CONTACT = ("opt_out_confirmation", "help")
@@ -434,6 +436,17 @@ class Lifecycle:
             if next_attempt is not None:
                 when = missed_call_when_text(next_attempt.due_at, timezones_of(contact.phone)[0], now)
             await self.queue_sms(session, contact, request, decision.sms, key=f"{attempt.id}", when=when)
+        calls_log.info(
+            "attempt %d for %s %s: %s (%s) -> %s%s%s",
+            attempt.lead_attempt,
+            contact.first_name,
+            contact.last_name,
+            outcome.value,
+            result.detail or "no detail",
+            decision.status.value.capitalize() if decision.status is not None else "status unchanged",
+            f", SMS {decision.sms} queued" if decision.sms else "",
+            f", next call {next_attempt.due_at:%Y-%m-%d %H:%M} UTC" if next_attempt is not None else "",
+        )
         return decision
 
     # -- SMS --------------------------------------------------------------------------------------

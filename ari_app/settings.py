@@ -49,6 +49,11 @@ class WebSettings(_Section):
     cors_origins: list[str] = Field(default_factory=list)
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])  # who may embed the form page
     metrics_public: bool = False  # false: /metrics on loopback or with the API token only
+    # Optional CAPTCHA on the public intake: the token the widget gives the browser is checked server-side.
+    captcha_provider: Literal["none", "turnstile", "hcaptcha"] = "none"
+    captcha_secret: SecretStr = SecretStr("")
+    captcha_verify_url: str = ""  # empty: the provider's own siteverify URL
+    captcha_timeout: float = 5.0  # seconds (wall time) for the provider's answer
 
 
 class BusinessSettings(_Section):
@@ -123,6 +128,7 @@ class SmsSettings(_Section):
     gateway: Literal["console", "kannel", "twilio", "webhook"] = "console"
     send_after_final_miss: bool = False
     cancel_calls_on_stop: bool = True
+    dnc_on_stop: bool = False  # a STOP also puts the number on the internal do-not-call list
     confirm_opt_out: bool | None = None  # None: per gateway (on for Kannel, off for hosted APIs)
     url: str = ""
     user: str = ""

@@ -24,8 +24,14 @@ from .recovery import Recovery
 
 log = logging.getLogger(__name__)
 
-# Business seconds a claim holds an attempt before another worker may take it over.
+# How long a claim holds an attempt before another worker may take it over: business seconds, but never
+# less than a wall-clock floor, so a fast virtual clock can't expire a live call's lease between heartbeats.
 LEASE_SECONDS = 120.0
+LEASE_WALL_FLOOR = 30.0
+
+
+def lease_seconds(clock: Clock) -> float:
+    return max(LEASE_SECONDS, LEASE_WALL_FLOOR * clock.speed)
 
 
 class Worker:
@@ -57,6 +63,7 @@ class Worker:
         self.can_dial = can_dial
         self.pool = AdminPool(settings.admins, settings.calls.admin_selection)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handling: set[int] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_start = 0.0
@@ -100,10 +107,12 @@ class Worker:
             self.sessions,
             now=self.clock.now(),
             worker=self.worker_id,
-            lease_seconds=LEASE_SECONDS,
+            lease_seconds=lease_seconds(self.clock),
             limit=capacity,
         )
         for attempt_id in ids:
+            if attempt_id in self._handling:
+                continue  # our own live call whose lease looked stale: never run it twice
             await self._pace()
             task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
             self._tasks.add(task)
@@ -120,6 +129,7 @@ class Worker:
         self._last_start = time.monotonic()
 
     async def _handle(self, attempt_id: int) -> None:
+        self._handling.add(attempt_id)
         try:
             if await self.recovery.needs_reconcile(attempt_id):
                 # Taken over from a worker that died mid-call: reconcile with Asterisk, never dial again.
@@ -152,18 +162,21 @@ class Worker:
             # A bug must not take the worker down; the lease lapses and recovery reconciles the attempt.
             log.exception("attempt %s failed unexpectedly", attempt_id)
             self.outcomes[Outcome.SYSTEM_ERROR.value] = self.outcomes.get(Outcome.SYSTEM_ERROR.value, 0) + 1
+        finally:
+            self._handling.discard(attempt_id)
 
     @contextlib.asynccontextmanager
     async def _lease(self, attempt_id: int):  # type: ignore[no-untyped-def]
         async def heartbeat() -> None:
+            lease = lease_seconds(self.clock)
             while True:
-                await self.clock.sleep(LEASE_SECONDS / 3)
+                await self.clock.sleep(lease / 3)
                 ok = await renew_lease(
                     self.sessions,
                     attempt_id,
                     worker=self.worker_id,
                     now=self.clock.now(),
-                    lease_seconds=LEASE_SECONDS,
+                    lease_seconds=lease,
                 )
                 if not ok:
                     log.error("attempt %s: lease lost to another worker", attempt_id)

@@ -78,7 +78,7 @@ async def test_start_help_and_other_replies(client: TestClient[Any, Any], auth: 
     assert (await client.get(_kannel("Can you call after 5pm? <b>thanks</b>"))).status == 200
     contact = await _timeline(client, auth, created["contact_id"])
     assert contact["sms_opted_out"] is False
-    assert [m["kind"] for m in contact["sms"] if m["status"] == "queued"] == ["help"]
+    assert [m["kind"] for m in contact["sms"] if m["status"] == "queued"] == ["opt_out_confirmation", "help"]
     replies = [n["text"] for n in contact["notes"] if n["kind"] == "sms_reply"]
     assert replies == ["SMS reply: Can you call after 5pm? <b>thanks</b>"]
 
