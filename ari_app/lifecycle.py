@@ -509,55 +509,62 @@ class Lifecycle:
     async def cancel(
         self, session: AsyncSession, request_id: int, *, reason: str, by: str
     ) -> CallbackRequest:
-        now = self.clock.now()
-        request = await session.get(CallbackRequest, request_id)
-        if request is None:
-            raise NotFound("no such callback request", request_id=request_id)
-        if request.status not in OPEN_REQUEST_STATUSES and request.status != "incomplete":
-            raise Conflict(f"the request is already {request.status}", request_id=request_id)
-        contact = await session.get(Contact, request.contact_id)
-        assert contact is not None
-        await session.execute(
-            update(Attempt)
-            .where(Attempt.request_id == request.id, Attempt.status.in_(("scheduled", "claimed")))
-            .values(status="cancelled", updated_at=now)
+        """Leave the module: no more calls, no status tag, stage "Callback cancelled"."""
+        return await self._close_by_hand(
+            session,
+            request_id,
+            status="cancelled",
+            reason=reason,
+            closable=(*OPEN_REQUEST_STATUSES, "incomplete"),
+            note=("system", f"Callback cancelled by {by}: {reason}"),
+            tag=None,
+            tag_reason=reason,
         )
-        request.status, request.closed_at, request.close_reason, request.updated_at = (
-            "cancelled",
-            now,
-            reason,
-            now,
-        )
-        self._note(session, contact.id, request.id, "system", f"Callback cancelled by {by}: {reason}")
-        await self.router.set_status(session, contact, None, now=now, request_id=request.id, reason=reason)
-        return request
 
     async def complete_by_hand(
         self, session: AsyncSession, request_id: int, *, note: str, by: str
+    ) -> CallbackRequest:
+        return await self._close_by_hand(
+            session,
+            request_id,
+            status="completed",
+            reason=note,
+            closable=(*OPEN_REQUEST_STATUSES, "incomplete"),
+            note=("admin", f"Completed by {by}: {note}"),
+            tag=Status.COMPLETE,
+            tag_reason=f"completed by {by}",
+        )
+
+    async def _close_by_hand(
+        self,
+        session: AsyncSession,
+        request_id: int,
+        *,
+        status: str,
+        reason: str,
+        closable: tuple[str, ...],
+        note: tuple[str, str],
+        tag: Status | None,
+        tag_reason: str,
     ) -> CallbackRequest:
         now = self.clock.now()
         request = await session.get(CallbackRequest, request_id)
         if request is None:
             raise NotFound("no such callback request", request_id=request_id)
-        if request.status in ("completed", "cancelled"):
+        if request.status not in closable:
             raise Conflict(f"the request is already {request.status}", request_id=request_id)
         contact = await session.get(Contact, request.contact_id)
         assert contact is not None
+        # Calls not started yet are dropped; one already ringing ends on its own and is recorded.
         await session.execute(
             update(Attempt)
             .where(Attempt.request_id == request.id, Attempt.status.in_(("scheduled", "claimed")))
             .values(status="cancelled", updated_at=now)
         )
-        request.status, request.closed_at, request.close_reason, request.updated_at = (
-            "completed",
-            now,
-            note,
-            now,
-        )
-        self._note(session, contact.id, request.id, "admin", f"Completed by {by}: {note}")
-        await self.router.set_status(
-            session, contact, Status.COMPLETE, now=now, request_id=request.id, reason=f"completed by {by}"
-        )
+        request.status, request.closed_at, request.close_reason = status, now, reason
+        request.updated_at = now
+        self._note(session, contact.id, request.id, *note)
+        await self.router.set_status(session, contact, tag, now=now, request_id=request.id, reason=tag_reason)
         return request
 
     async def opt_out(self, session: AsyncSession, contact: Contact, *, via: str) -> None:
