@@ -455,6 +455,13 @@ class AriClient:
     async def stop_playback(self, playback_id: str) -> None:
         await self._request("DELETE", f"/playbacks/{_seg(playback_id)}", "stop_playback")
 
+    # -- sounds ---------------------------------------------------------------------------------
+
+    async def get_sound(self, sound_id: str) -> dict[str, Any]:
+        """``sound_id`` as played without ``sound:`` (``callback/press-1``); 404 when Asterisk has none."""
+        result = await self._request("GET", f"/sounds/{_seg(sound_id)}", "get_sound")
+        return self._expect(result, dict, "get_sound")
+
     # -- endpoints ------------------------------------------------------------------------------
 
     async def list_endpoints(self) -> list[Endpoint]:

@@ -284,10 +284,11 @@ class EventConnection:
             self._skip(str(exc))
             return
         self.stats.events += 1
-        if isinstance(event, UnknownEvent):
+        kind = type(event)  # both are leaf classes: an identity test, not an isinstance chain
+        if kind is UnknownEvent:
             self.stats.unknown_events += 1
             log.debug("ARI event of unmodelled type %s", event.type)
-        if isinstance(event, ApplicationReplaced):
+        elif kind is ApplicationReplaced:
             self.state = "replaced"
             self._connected.clear()  # this socket gets nothing more
             log.error("ARI application %r replaced by another WebSocket", self.app)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
@@ -30,7 +31,10 @@ class Subscription:
 
     def __init__(self, router: EventRouter) -> None:
         self._router = router
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        # A deque and one future per waiting reader rather than an asyncio.Queue: an owner usually
+        # waits for each event, and this path runs for every event (bench/README.md, ari_load).
+        self._events: deque[Event] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._channels: set[str] = set()
         self._bridges: set[str] = set()
         self._closed = False
@@ -72,13 +76,32 @@ class Subscription:
     async def next(self, timeout: float) -> Event:  # noqa: ASYNC109 - the public API
         """The next event for this owner, in arrival order. Raises ``TimeoutError``; after
         ``close()``, queued events are still returned, then ``SubscriptionClosed``."""
-        if self._closed and self._queue.empty():
+        if self._events:  # no timer, no suspension: the event is already here
+            return self._events.popleft()
+        if self._closed:
             raise SubscriptionClosed("subscription closed")
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._events:
+            if self._closed:
+                raise SubscriptionClosed("subscription closed")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_at(deadline, _time_out, waiter)
+            try:
+                await waiter
+            except BaseException:  # timed out or cancelled
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._wake_one()  # woken, then cancelled: hand the wake-up to another reader
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+            finally:
+                timer.cancel()
+        return self._events.popleft()
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._events)
 
     def close(self) -> None:
         """Stop receiving: every id is released. Idempotent."""
@@ -89,6 +112,8 @@ class Subscription:
         for bridge_id in list(self._bridges):
             self.discard_bridge(bridge_id)
         self._closed = True
+        while self._waiters:  # a reader waiting now learns it is closed instead of timing out
+            self._wake_one()
 
     def __enter__(self) -> Subscription:
         return self
@@ -102,18 +127,32 @@ class Subscription:
         self.close()
 
     def _deliver(self, event: Event) -> None:
-        self._queue.put_nowait(event)
-        if not self._warned and self._queue.qsize() >= _BACKLOG_WARNING:
+        self._events.append(event)
+        if self._waiters:
+            self._wake_one()
+        if len(self._events) >= _BACKLOG_WARNING and not self._warned:
             self._warned = True
             log.warning(
                 "event owner of channels %s is not reading: %d events queued",
                 sorted(self._channels),
-                self._queue.qsize(),
+                len(self._events),
             )
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("subscription is closed")
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class EventRouter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .models import Bridge, Channel, Playback
 
@@ -213,17 +213,14 @@ class UnknownEvent(Event):
         return ()
 
 
-def _channel(d: Mapping[str, Any], key: str = "channel") -> Channel:
-    if key not in d:
-        raise MalformedEvent(f"{d.get('type')} without {key!r}")
-    try:
-        return Channel.from_json(d[key])
-    except ValueError as exc:
-        raise MalformedEvent(f"{d.get('type')}: {exc}") from None
+# -- parsing: one function per type, found through one dict look-up ----------------------------------
 
 
-def _opt_channel(d: Mapping[str, Any], key: str) -> Channel | None:
-    return _channel(d, key) if d.get(key) else None
+def _text(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if type(value) is str:
+        return value
+    return str(value) if value else ""
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -231,6 +228,24 @@ def _int(value: Any, default: int = 0) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _channel(d: Mapping[str, Any], key: str = "channel") -> Channel:
+    value = d.get(key)
+    if value is None:
+        raise MalformedEvent(f"{d.get('type')} without {key!r}")
+    try:
+        return Channel.from_json(value)
+    except ValueError as exc:
+        raise MalformedEvent(f"{d.get('type')}: {exc}") from None
+
+
+def _opt_channel(d: Mapping[str, Any], key: str) -> Channel | None:
+    return _channel(d, key) if d.get(key) else None
 
 
 def _bridge(d: Mapping[str, Any]) -> Bridge:
@@ -247,118 +262,158 @@ def _playback(d: Mapping[str, Any]) -> Playback:
         raise MalformedEvent(f"{d.get('type')}: {exc}") from None
 
 
-_Parser = Callable[[Mapping[str, Any]], dict[str, Any]]
+E = TypeVar("E", bound=Event)
+_new = object.__new__
 
-_PARSERS: dict[str, tuple[type[Event], _Parser]] = {
-    "StasisStart": (
+
+def _event(cls: type[E], d: Mapping[str, Any], **fields: Any) -> E:
+    """``cls`` from the fields every event has plus ``fields`` (which must name all the others),
+    built like ``models.assemble`` (not through the generated ``__init__``) and written out here
+    because it runs for every event."""
+    fields["type"] = d["type"]
+    fields["timestamp"] = _text(d, "timestamp")
+    fields["application"] = _text(d, "application")
+    fields["asterisk_id"] = _text(d, "asterisk_id")
+    fields["raw"] = d
+    event = _new(cls)
+    event.__dict__.update(fields)
+    return event
+
+
+def _channel_event(cls: type[_ChannelEvent]) -> Callable[[Mapping[str, Any]], Event]:
+    return lambda d: _event(cls, d, channel=_channel(d))
+
+
+def _bridge_channel_event(cls: type[_BridgeChannelEvent]) -> Callable[[Mapping[str, Any]], Event]:
+    return lambda d: _event(cls, d, bridge=_bridge(d), channel=_opt_channel(d, "channel"))
+
+
+def _playback_event(cls: type[_PlaybackEvent]) -> Callable[[Mapping[str, Any]], Event]:
+    return lambda d: _event(cls, d, playback=_playback(d))
+
+
+def _stasis_start(d: Mapping[str, Any]) -> Event:
+    return _event(
         StasisStart,
-        lambda d: {
-            "channel": _channel(d),
-            "args": tuple(str(a) for a in d.get("args") or ()),
-            "replace_channel": _opt_channel(d, "replace_channel"),
-        },
-    ),
-    "StasisEnd": (StasisEnd, lambda d: {"channel": _channel(d)}),
-    "ChannelStateChange": (ChannelStateChange, lambda d: {"channel": _channel(d)}),
-    "ChannelDestroyed": (
+        d,
+        channel=_channel(d),
+        args=tuple(map(str, d.get("args") or ())),
+        replace_channel=_opt_channel(d, "replace_channel"),
+    )
+
+
+def _channel_destroyed(d: Mapping[str, Any]) -> Event:
+    return _event(
         ChannelDestroyed,
-        lambda d: {
-            "channel": _channel(d),
-            "cause": _int(d.get("cause")),
-            "cause_txt": str(d.get("cause_txt") or ""),
-            "tech_cause": _int(d["tech_cause"]) if d.get("tech_cause") is not None else None,
-        },
-    ),
-    "ChannelHangupRequest": (
+        d,
+        channel=_channel(d),
+        cause=_int(d.get("cause")),
+        cause_txt=_text(d, "cause_txt"),
+        tech_cause=_opt_int(d.get("tech_cause")),
+    )
+
+
+def _hangup_request(d: Mapping[str, Any]) -> Event:
+    return _event(
         ChannelHangupRequest,
-        lambda d: {
-            "channel": _channel(d),
-            "cause": _int(d["cause"]) if d.get("cause") is not None else None,
-            "soft": bool(d.get("soft", False)),
-        },
-    ),
-    "ChannelDtmfReceived": (
+        d,
+        channel=_channel(d),
+        cause=_opt_int(d.get("cause")),
+        soft=bool(d.get("soft", False)),
+    )
+
+
+def _dtmf(d: Mapping[str, Any]) -> Event:
+    return _event(
         ChannelDtmfReceived,
-        lambda d: {
-            "channel": _channel(d),
-            "digit": str(d.get("digit") or ""),
-            "duration_ms": _int(d.get("duration_ms")),
-        },
-    ),
-    "ChannelVarset": (
+        d,
+        channel=_channel(d),
+        digit=_text(d, "digit"),
+        duration_ms=_int(d.get("duration_ms")),
+    )
+
+
+def _varset(d: Mapping[str, Any]) -> Event:
+    value = d.get("value")
+    return _event(
         ChannelVarset,
-        lambda d: {
-            "channel": _opt_channel(d, "channel"),
-            "variable": str(d.get("variable") or ""),
-            "value": "" if d.get("value") is None else str(d.get("value")),
-        },
-    ),
-    "ChannelTalkingStarted": (ChannelTalkingStarted, lambda d: {"channel": _channel(d)}),
-    "ChannelTalkingFinished": (
-        ChannelTalkingFinished,
-        lambda d: {"channel": _channel(d), "duration": _int(d.get("duration"))},
-    ),
-    "ChannelDialplan": (
+        d,
+        channel=_opt_channel(d, "channel"),
+        variable=_text(d, "variable"),
+        value="" if value is None else str(value),
+    )
+
+
+def _talking_finished(d: Mapping[str, Any]) -> Event:
+    return _event(ChannelTalkingFinished, d, channel=_channel(d), duration=_int(d.get("duration")))
+
+
+def _dialplan(d: Mapping[str, Any]) -> Event:
+    return _event(
         ChannelDialplan,
-        lambda d: {
-            "channel": _channel(d),
-            "dialplan_app": str(d.get("dialplan_app") or ""),
-            "dialplan_app_data": str(d.get("dialplan_app_data") or ""),
-        },
-    ),
-    "ChannelCallerId": (
+        d,
+        channel=_channel(d),
+        dialplan_app=_text(d, "dialplan_app"),
+        dialplan_app_data=_text(d, "dialplan_app_data"),
+    )
+
+
+def _caller_id(d: Mapping[str, Any]) -> Event:
+    return _event(
         ChannelCallerId,
-        lambda d: {
-            "channel": _channel(d),
-            "caller_presentation": _int(d.get("caller_presentation")),
-            "caller_presentation_txt": str(d.get("caller_presentation_txt") or ""),
-        },
-    ),
-    "ChannelConnectedLine": (ChannelConnectedLine, lambda d: {"channel": _channel(d)}),
-    "Dial": (
+        d,
+        channel=_channel(d),
+        caller_presentation=_int(d.get("caller_presentation")),
+        caller_presentation_txt=_text(d, "caller_presentation_txt"),
+    )
+
+
+def _dial(d: Mapping[str, Any]) -> Event:
+    return _event(
         Dial,
-        lambda d: {
-            "peer": _channel(d, "peer"),
-            "caller": _opt_channel(d, "caller"),
-            "dialstatus": str(d.get("dialstatus") or ""),
-            "dialstring": str(d.get("dialstring") or ""),
-            "forward": str(d.get("forward") or ""),
-        },
-    ),
-    "PlaybackStarted": (PlaybackStarted, lambda d: {"playback": _playback(d)}),
-    "PlaybackFinished": (PlaybackFinished, lambda d: {"playback": _playback(d)}),
-    "ChannelEnteredBridge": (
-        ChannelEnteredBridge,
-        lambda d: {"bridge": _bridge(d), "channel": _opt_channel(d, "channel")},
-    ),
-    "ChannelLeftBridge": (
-        ChannelLeftBridge,
-        lambda d: {"bridge": _bridge(d), "channel": _opt_channel(d, "channel")},
-    ),
-    "BridgeDestroyed": (BridgeDestroyed, lambda d: {"bridge": _bridge(d)}),
-    "ApplicationReplaced": (ApplicationReplaced, lambda d: {}),
+        d,
+        peer=_channel(d, "peer"),
+        caller=_opt_channel(d, "caller"),
+        dialstatus=_text(d, "dialstatus"),
+        dialstring=_text(d, "dialstring"),
+        forward=_text(d, "forward"),
+    )
+
+
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
+    "StasisStart": _stasis_start,
+    "StasisEnd": _channel_event(StasisEnd),
+    "ChannelStateChange": _channel_event(ChannelStateChange),
+    "ChannelDestroyed": _channel_destroyed,
+    "ChannelHangupRequest": _hangup_request,
+    "ChannelDtmfReceived": _dtmf,
+    "ChannelVarset": _varset,
+    "ChannelTalkingStarted": _channel_event(ChannelTalkingStarted),
+    "ChannelTalkingFinished": _talking_finished,
+    "ChannelDialplan": _dialplan,
+    "ChannelCallerId": _caller_id,
+    "ChannelConnectedLine": _channel_event(ChannelConnectedLine),
+    "Dial": _dial,
+    "PlaybackStarted": _playback_event(PlaybackStarted),
+    "PlaybackFinished": _playback_event(PlaybackFinished),
+    "ChannelEnteredBridge": _bridge_channel_event(ChannelEnteredBridge),
+    "ChannelLeftBridge": _bridge_channel_event(ChannelLeftBridge),
+    "BridgeDestroyed": lambda d: _event(BridgeDestroyed, d, bridge=_bridge(d)),
+    "ApplicationReplaced": lambda d: _event(ApplicationReplaced, d),
 }
 
 
 def parse_event(data: Mapping[str, Any]) -> Event:
     """One decoded WebSocket frame → a typed event. Raises ``MalformedEvent``."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # the exact check first: it is cheap
         raise MalformedEvent("an event must be a JSON object")
     etype = data.get("type")
-    if not isinstance(etype, str) or not etype:
+    if type(etype) is not str or not etype:
         raise MalformedEvent("event without 'type'")
-    common: dict[str, Any] = {
-        "type": etype,
-        "timestamp": str(data.get("timestamp") or ""),
-        "application": str(data.get("application") or ""),
-        "asterisk_id": str(data.get("asterisk_id") or ""),
-        "raw": data,
-    }
-    known = _PARSERS.get(etype)
-    if known is None:
-        return UnknownEvent(**common)
-    cls, parse = known
-    return cls(**common, **parse(data))
+    parse = _PARSERS.get(etype)
+    if parse is None:
+        return _event(UnknownEvent, data)
+    return parse(data)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ ones a real Asterisk sent (``/work/shared/ari-samples`` when present).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,47 @@ def test_every_recorded_asterisk_event_parses() -> None:
             assert event.channel_ids() or event.bridge_ids() or event.type == "ApplicationReplaced"
     amd = [parse_event(f) for f in frames if f["type"] == "StasisStart" and f["args"][:1] == ["amd"]]
     assert amd and all(isinstance(e, StasisStart) and e.args[1] in {"HUMAN", "MACHINE"} for e in amd)
+
+
+async def test_close_wakes_a_reader_that_is_waiting() -> None:
+    router = EventRouter()
+    sub = router.subscription()
+    sub.add_channel("c1")
+    reader = asyncio.create_task(sub.next(30))
+    await asyncio.sleep(0)  # the reader is waiting now
+    sub.close()
+    with pytest.raises(SubscriptionClosed):
+        await asyncio.wait_for(reader, 1)
+
+
+async def test_a_cancelled_reader_loses_no_event() -> None:
+    router = EventRouter()
+    sub = router.subscription()
+    sub.add_channel("c1")
+    reader = asyncio.create_task(sub.next(30))
+    await asyncio.sleep(0)
+    router.dispatch(_event("StasisEnd", channel=_channel("c1")))
+    reader.cancel()  # woken, but cancelled before it ran
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert (await sub.next(1)).type == "StasisEnd"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="recordings of a real Asterisk 22 not on this machine")
+def test_a_recorded_channel_gives_its_caller_dialplan_and_variables() -> None:
+    checked = 0
+    for frame in _recorded():
+        raw = frame.get("channel")
+        event = parse_event(frame)
+        if not isinstance(raw, dict) or isinstance(event, UnknownEvent):
+            continue
+        channel = getattr(event, "channel", None)
+        assert channel is not None and channel.id == raw["id"] and channel.state == raw["state"]
+        assert channel.caller.number == raw["caller"]["number"]
+        assert channel.connected.name == raw["connected"]["name"]
+        assert channel.dialplan is not None and channel.dialplan.context == raw["dialplan"]["context"]
+        assert channel.dialplan.priority == int(raw["dialplan"]["priority"])
+        assert channel.creationtime == raw["creationtime"] and channel.language == raw["language"]
+        assert dict(channel.channelvars) == {k: str(v) for k, v in (raw.get("channelvars") or {}).items()}
+        checked += 1
+    assert checked
