@@ -18,10 +18,13 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
+import aiohttp
+
 from ari_app.clock import Clock
 
 from . import callee as callee_script
 from .events import HANGUP_REASONS, cause_text, event
+from .remote_media import remote_seconds
 from .scenario import TRUNK_ENDPOINT, Destination, Scenario
 from .state import (
     Application,
@@ -96,6 +99,7 @@ class Pbx:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._http_session: aiohttp.ClientSession | None = None
 
     def replace_scenario(self, scenario: Scenario) -> None:
         """A new scenario counts dials afresh: its ``sequence`` entries start again at the first step."""
@@ -122,6 +126,12 @@ class Pbx:
             task.add_done_callback(channel.tasks.discard)
         return task
 
+    def _http(self) -> aiohttp.ClientSession:
+        """The client that fetches ``sound:http…`` media (opened on first use, closed with the PBX)."""
+        if self._http_session is None:
+            self._http_session = aiohttp.ClientSession()
+        return self._http_session
+
     async def close(self) -> None:
         self._closed = True
         tasks = list(self._tasks)
@@ -133,6 +143,8 @@ class Pbx:
             if app.sink is not None:
                 app.sink.put_nowait(None)
                 app.sink = None
+        if self._http_session is not None:
+            await self._http_session.close()
 
     # ----------------------------------------------------------------- applications and events
     def app(self, name: str) -> Application:
@@ -744,6 +756,8 @@ class Pbx:
                 if index:
                     self.emit("PlaybackContinuing", self.playback_apps(pb), playback=pb.to_json())
                 seconds = self.media_seconds(uri)
+                if seconds is not None and uri.startswith(("sound:http://", "sound:https://")):
+                    seconds = await remote_seconds(self._http(), uri.removeprefix("sound:"))
                 if seconds is None:
                     self._finish_playback(pb, stopped=False, failed=True)
                     return

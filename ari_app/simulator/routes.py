@@ -22,9 +22,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MODULES: dict[str, tuple[str, str]] = {
     "res_ari.so": ("Asterisk RESTful Interface", "core"),
+    "res_ari_applications.so": ("RESTful API module - Stasis application resources", "core"),
+    "res_ari_asterisk.so": ("RESTful API module - Asterisk resources", "core"),
+    "res_ari_bridges.so": ("RESTful API module - Bridge resources", "core"),
+    "res_ari_channels.so": ("RESTful API module - Channel resources", "core"),
+    "res_ari_endpoints.so": ("RESTful API module - Endpoint resources", "core"),
+    "res_ari_events.so": ("RESTful API module - WebSocket resource", "core"),
+    "res_ari_playbacks.so": ("RESTful API module - Playback control resources", "core"),
+    "res_ari_sounds.so": ("RESTful API module - Sound resources", "core"),
     "res_stasis.so": ("Stasis application support", "core"),
+    "res_stasis_answer.so": ("Stasis application answer support", "core"),
+    "res_stasis_playback.so": ("Stasis application playback support", "core"),
+    "res_http_websocket.so": ("HTTP WebSocket Support", "core"),
+    "app_stasis.so": ("Stasis dialplan application", "core"),
     "app_amd.so": ("Answering Machine Detection Application", "extended"),
     "chan_pjsip.so": ("PJSIP Channel Driver", "core"),
+    "bridge_softmix.so": ("Multi-party software based channel mixing", "core"),
     "res_http_media_cache.so": ("HTTP Media Cache Backend", "core"),
     "func_talkdetect.so": ("Talk detection dialplan function", "core"),
 }
@@ -105,7 +118,7 @@ async def asterisk_info(request: web.Request) -> web.Response:
                 "date": started,
                 "user": "callback-simulator",
             },
-            "system": {"version": "22.10.1", "entity_id": ASTERISK_ID},
+            "system": {"version": pbx_of(request).scenario.asterisk_version, "entity_id": ASTERISK_ID},
             "config": {
                 "name": "callback-simulator",
                 "default_language": "en",
@@ -133,13 +146,18 @@ def _module_json(name: str) -> dict[str, Any]:
     }
 
 
+def _loaded_modules(request: web.Request) -> list[str]:
+    missing = pbx_of(request).scenario.missing_modules
+    return [name for name in MODULES if name.removesuffix(".so") not in missing]
+
+
 async def asterisk_modules(request: web.Request) -> web.Response:
-    return json_response([_module_json(name) for name in MODULES])
+    return json_response([_module_json(name) for name in _loaded_modules(request)])
 
 
 async def asterisk_module(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if name not in MODULES:
+    if name not in _loaded_modules(request):
         raise AriError.message(404, "Module could not be found in running modules")
     return json_response(_module_json(name))
 
@@ -304,6 +322,18 @@ async def playback_stop(request: web.Request) -> web.Response:
     return no_content()
 
 
+# ----------------------------------------------------------------------- sounds
+async def sound_get(request: web.Request) -> web.Response:
+    """Every sound exists (in ``en``, as slin) unless the scenario lists it in ``missing_sounds``."""
+    sound_id = request.match_info["soundId"]
+    pbx = pbx_of(request)
+    if "res_ari_sounds" in pbx.scenario.missing_modules:
+        raise AriError.message(404, "Resource not found")  # as Asterisk without the module
+    if pbx.media_seconds(f"sound:{sound_id}") is None:
+        raise AriError.message(404, "Sound not found")
+    return json_response({"id": sound_id, "formats": [{"language": "en", "format": "slin"}]})
+
+
 # ----------------------------------------------------------------------- endpoints
 async def endpoints_list(request: web.Request) -> web.Response:
     return json_response(pbx_of(request).endpoints())
@@ -384,6 +414,7 @@ def add_ari_routes(app: web.Application) -> None:
     r.add_delete("/ari/bridges/{bridgeId}/moh", bridge_moh)
     r.add_get("/ari/playbacks/{playbackId}", playback_get)
     r.add_delete("/ari/playbacks/{playbackId}", playback_stop)
+    r.add_get("/ari/sounds/{soundId:.+}", sound_get)
     r.add_get("/ari/endpoints", endpoints_list)
     r.add_get("/ari/endpoints/{tech}", endpoints_by_tech)
     r.add_get("/ari/endpoints/{tech}/{resource}", endpoint_get)

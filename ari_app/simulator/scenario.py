@@ -173,11 +173,16 @@ ADMIN_CALLEE = Callee(behaviour="answer", answer_after=1.0, talk=None, dtmf="1",
 LEAD_CALLEE = Callee(behaviour="answer", answer_after=1.0, talk=30.0)
 
 
+_TOP_KEYS = ("defaults", "callee", "missing_sounds", "missing_modules", "asterisk_version")
+
+
 @dataclass(frozen=True)
 class Scenario:
     defaults: Callee = LEAD_CALLEE
     callees: tuple[CalleeEntry, ...] = field(default_factory=tuple)
     missing_sounds: frozenset[str] = frozenset()
+    missing_modules: frozenset[str] = frozenset()  # module names (``app_amd``) not loaded
+    asterisk_version: str = "22.10.1"  # what GET /asterisk/info reports
 
     @classmethod
     def default(cls) -> Scenario:
@@ -194,8 +199,8 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scenario:
         for key in data:
-            if key not in ("defaults", "callee", "missing_sounds"):
-                raise ScenarioError(f"{key}: unknown key (expected defaults, callee, missing_sounds)")
+            if key not in _TOP_KEYS:
+                raise ScenarioError(f"{key}: unknown key (expected {', '.join(_TOP_KEYS)})")
         defaults = Callee.from_dict(dict(data.get("defaults", {})), base=LEAD_CALLEE, where="defaults")
         entries: list[CalleeEntry] = []
         raw_callees = data.get("callee", [])
@@ -218,13 +223,24 @@ class Scenario:
         missing = data.get("missing_sounds", [])
         if not isinstance(missing, list):
             raise ScenarioError("missing_sounds: must be a list of sound names")
-        return cls(defaults=defaults, callees=tuple(entries), missing_sounds=frozenset(map(str, missing)))
+        modules = data.get("missing_modules", [])
+        if not isinstance(modules, list):
+            raise ScenarioError("missing_modules: must be a list of module names (app_amd)")
+        return cls(
+            defaults=defaults,
+            callees=tuple(entries),
+            missing_sounds=frozenset(map(str, missing)),
+            missing_modules=frozenset(str(m).removesuffix(".so") for m in modules),
+            asterisk_version=str(data.get("asterisk_version", "22.10.1")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "defaults": _callee_dict(self.defaults),
             "callee": [e.to_dict() for e in self.callees],
             "missing_sounds": sorted(self.missing_sounds),
+            "missing_modules": sorted(self.missing_modules),
+            "asterisk_version": self.asterisk_version,
         }
 
     def entry_for(self, dest: Destination) -> CalleeEntry | None:

@@ -25,6 +25,8 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     names = [n for n in request.query.get("app", "").split(",") if n]
     if not names:
         raise AriError.message(400, "Missing parameter app")
+    if "res_ari_events" in pbx.scenario.missing_modules:
+        raise AriError.message(404, "Resource not found")  # as Asterisk without the module
     subscribe_all = request.query.get("subscribeAll", "").lower() in ("true", "1", "yes")
     ws = web.WebSocketResponse(autoping=True)
     await ws.prepare(request)
