@@ -12,7 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .ari.events import Event
 from .clock import Clock
+from .store.errors import retry_while_unavailable
 from .store.models import Leg, LegEvent
+
+# How long a live call waits (wall time) for the database to come back before a fact about it is given up.
+_FACT_RETRY_SECONDS = 15.0
 
 
 class StoreJournal:
@@ -42,10 +46,23 @@ class StoreJournal:
 
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
         fields["updated_at"] = self.clock.now()
-        async with self.sessions.begin() as session:
-            await session.execute(update(Leg).where(Leg.channel_id == channel_id).values(**fields))
+
+        async def write() -> None:  # setting the same values twice is harmless
+            async with self.sessions.begin() as session:
+                await session.execute(update(Leg).where(Leg.channel_id == channel_id).values(**fields))
+
+        # A database restart must not abandon a live call: its facts wait for the database to be back.
+        await retry_while_unavailable(write, what=f"leg {channel_id}", within=_FACT_RETRY_SECONDS)
 
     async def leg_event(self, channel_id: str, event: Event) -> None:
+        # At worst an event is recorded twice (the answer to a commit was lost): it is an audit trail.
+        await retry_while_unavailable(
+            lambda: self._add_event(channel_id, event),
+            what=f"event of {channel_id}",
+            within=_FACT_RETRY_SECONDS,
+        )
+
+    async def _add_event(self, channel_id: str, event: Event) -> None:
         async with self.sessions.begin() as session:
             leg_id = self._leg_ids.get(channel_id)
             if leg_id is None:

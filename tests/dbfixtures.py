@@ -9,6 +9,7 @@ unless ``CALLBACK_TEST_NO_POSTGRES=1`` turns them into skips.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -42,13 +43,10 @@ async def _pg_admin() -> asyncpg.Connection:
         )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database of its own for this test (not migrated)."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "callback.db")
-        return
-    name = f"cb_test_{secrets.token_hex(6)}"
+@contextlib.asynccontextmanager
+async def private_pg_database(prefix: str = "cb_test") -> AsyncIterator[str]:
+    """A PostgreSQL database of its own (created, then dropped), so runs and tests don't see each other."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = await _pg_admin()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -64,6 +62,16 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close(timeout=PG_TIMEOUT_S)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own for this test (not migrated)."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "callback.db")
+        return
+    async with private_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

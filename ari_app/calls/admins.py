@@ -1,9 +1,14 @@
-"""The admin roster: who may take the next call, one call per admin at a time (within this worker)."""
+"""The admin roster: who should take the next call, in order of preference.
+
+"One call per admin at a time" is the database's to enforce across all workers (a partial unique index on
+running attempts, see ``scheduler/admission.py``); the roster only orders the candidates.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import random
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from ..settings import AdminSettings
@@ -17,21 +22,21 @@ class AdminPool:
             raise ValueError("the admin roster is empty")
         self._admins = list(admins)
         self._selection = selection
-        self._busy: set[str] = set()
-        self._turn = itertools.count()
+        # Each worker starts its round robin somewhere else, so workers don't all ask the same admin first.
+        self._turn = itertools.count(random.randrange(len(self._admins)))
 
     @property
     def size(self) -> int:
         return len(self._admins)
 
-    def free(self) -> int:
-        return len(self._admins) - len(self._busy)
+    def free(self, busy: Collection[str] = ()) -> int:
+        return sum(1 for a in self._admins if a.name not in busy)
 
-    def acquire(self, avoid: str | None = None) -> AdminSettings | None:
-        """Take a free admin, preferring one other than ``avoid`` (who just failed to answer)."""
-        candidates = [a for a in self._admins if a.name not in self._busy]
+    def candidates(self, *, avoid: str | None = None, busy: Collection[str] = ()) -> list[AdminSettings]:
+        """Admins not in ``busy``, best first; ``avoid`` (who just failed to answer) goes last."""
+        candidates = [a for a in self._admins if a.name not in busy]
         if not candidates:
-            return None
+            return []
         if self._selection == "priority":
             candidates.sort(key=lambda a: -a.priority)
         else:
@@ -40,9 +45,4 @@ class AdminPool:
             candidates.sort(key=lambda a: order[a.name])
         if avoid is not None and len(candidates) > 1:
             candidates.sort(key=lambda a: a.name == avoid)
-        chosen = candidates[0]
-        self._busy.add(chosen.name)
-        return chosen
-
-    def release(self, name: str) -> None:
-        self._busy.discard(name)
+        return candidates

@@ -18,6 +18,7 @@ from ..clock import Clock
 from ..domain.calendar import NoSlotError, is_allowed, next_allowed_slot
 from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
+from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
 from ..store.models import Contact, Dnc, SmsOutbox
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,14 @@ class SmsSender:
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
-        await self.fail_interrupted()
+        await retry_while_unavailable(self.fail_interrupted, what="SMS outbox at start", within=60.0)
         while not stop.is_set():
-            sent = await self.deliver_due()
+            try:
+                sent = await self.deliver_due()
+            except DB_UNAVAILABLE as exc:
+                # A database restart must not stop the outbox: what is queued stays queued.
+                log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
+                sent = 0
             if sent == 0:
                 try:
                     await asyncio.wait_for(stop.wait(), poll)
@@ -98,7 +104,9 @@ class SmsSender:
             contact = await session.get(Contact, msg.contact_id)
             assert contact is not None
             opted_out = contact.sms_opted_out and msg.kind not in ANSWERS_TO_THE_CONTACT
-            if opted_out or await session.get(Dnc, msg.to_phone) is not None:
+            # The do-not-call list blocks every text but the confirmation of the STOP that put it there.
+            listed = msg.kind != "opt_out_confirmation" and await session.get(Dnc, msg.to_phone) is not None
+            if opted_out or listed:
                 why = "the contact opted out of SMS" if opted_out else "do-not-call list"
                 msg.status, msg.error, msg.updated_at = "cancelled", why, now
                 return False
@@ -160,10 +168,15 @@ class SmsSender:
             values["provider_message_id"] = extra["provider_id"]
         if "next_try_at" in extra:
             values["next_try_at"] = extra["next_try_at"]
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(SmsOutbox)
-                .where(SmsOutbox.id == sms_id, SmsOutbox.status == "sending")
-                .values(**values),
-                execution_options={"synchronize_session": False},
-            )
+
+        async def write() -> None:  # conditional on "sending": a second run changes nothing
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(SmsOutbox)
+                    .where(SmsOutbox.id == sms_id, SmsOutbox.status == "sending")
+                    .values(**values),
+                    execution_options={"synchronize_session": False},
+                )
+
+        # The gateway has answered: record it, or the message stays "sending" and is never tried again.
+        await retry_while_unavailable(write, what=f"SMS {sms_id} result")

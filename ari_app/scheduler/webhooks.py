@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
+from ..store.errors import DB_UNAVAILABLE, describe
 from ..store.models import ContactEvent, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,13 @@ class WebhookSender:
 
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         while not stop.is_set():
-            if await self.deliver_due() == 0:
+            try:
+                delivered = await self.deliver_due()
+            except DB_UNAVAILABLE as exc:
+                # A database restart must not stop the webhooks; an unrecorded delivery is sent again.
+                log.warning("webhook round failed: database unavailable (%s)", describe(exc))
+                delivered = 0
+            if delivered == 0:
                 try:
                     await asyncio.wait_for(stop.wait(), poll)
                 except TimeoutError:

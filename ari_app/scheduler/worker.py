@@ -18,20 +18,25 @@ from ..calls.attempt import AttemptResult, CallRunner
 from ..clock import Clock
 from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
-from ..settings import Settings
+from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, renew_lease
+from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
+from .admission import busy_admins, running_calls, start_attempt
 from .recovery import Recovery
 
 log = logging.getLogger(__name__)
 
-# How long a claim holds an attempt before another worker may take it over: business seconds, but never
-# less than a wall-clock floor, so a fast virtual clock can't expire a live call's lease between heartbeats.
-LEASE_SECONDS = 120.0
-LEASE_WALL_FLOOR = 30.0
+# Taken-over attempts claimed per round, whatever the free capacity (they need no new admin).
+TAKEOVERS_PER_ROUND = 10
+# New attempts claimed per round at most.
+CLAIM_BATCH = 10
 
 
-def lease_seconds(clock: Clock) -> float:
-    return max(LEASE_SECONDS, LEASE_WALL_FLOOR * clock.speed)
+def lease_seconds(calls: CallsSettings, clock: Clock) -> float:
+    """How long a claim holds an attempt before another worker may take it over: business seconds, never
+    less than a wall-clock floor, so a fast virtual clock can't expire a live call's lease between
+    heartbeats."""
+    return max(calls.lease_seconds, calls.lease_wall_floor * clock.speed)
 
 
 class Worker:
@@ -64,6 +69,7 @@ class Worker:
         self.pool = AdminPool(settings.admins, settings.calls.admin_selection)
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling: set[int] = set()
+        self._starting = 0  # claimed by us, admin not chosen yet
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_start = 0.0
@@ -81,11 +87,21 @@ class Worker:
         return len(self._tasks)
 
     async def run(self, *, shutdown_timeout: float = 30.0) -> None:
-        await self.recovery.recover_own(self.worker_id)
+        # Calls this worker had in flight in a previous life: each reconciled (or re-adopted) in its own task.
+        for attempt_id in await self.recovery.recover_own(self.worker_id):
+            self._starting += 1
+            task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             while not self._stopping.is_set():
-                await self._claim_and_start()
+                # Cleared before the round: a wake-up that arrives during it leads to another round at once.
                 self._wake.clear()
+                try:
+                    await self._claim_and_start()
+                except DB_UNAVAILABLE as exc:
+                    # The database restarting must not stop the worker: live calls go on, claims resume.
+                    log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
@@ -100,20 +116,38 @@ class Worker:
         calls = self.settings.calls
         if not self.can_dial():
             return  # no ARI connection: claiming now would only turn due calls into system errors
-        capacity = min(calls.max_concurrent - len(self._tasks), self.pool.free())
-        if capacity <= 0:
-            return
+        # Attempts whose owner died first: they hold an admin and trunk room until reconciled.
         ids = await claim_due_attempts(
             self.sessions,
             now=self.clock.now(),
             worker=self.worker_id,
-            lease_seconds=lease_seconds(self.clock),
-            limit=capacity,
+            lease_seconds=lease_seconds(self.settings.calls, self.clock),
+            limit=TAKEOVERS_PER_ROUND,
+            only_expired=True,
         )
+        # New calls: as many as this worker, the trunk (all workers) and the free admins allow. The
+        # database has the last word at start (``admission``); this only avoids claiming in vain.
+        busy = await busy_admins(self.sessions)
+        capacity = min(
+            calls.max_concurrent - len(self._tasks),
+            calls.max_concurrent - await running_calls(self.sessions),
+            self.pool.free(busy) - self._starting,
+        )
+        if capacity > 0:
+            ids += await claim_due_attempts(
+                self.sessions,
+                now=self.clock.now(),
+                worker=self.worker_id,
+                lease_seconds=lease_seconds(self.settings.calls, self.clock),
+                # A small batch per round: claimed work waits on this worker alone, so a greedy claim
+                # starves the other workers (measured in bench/scale_out.py).
+                limit=min(capacity, CLAIM_BATCH),
+            )
         for attempt_id in ids:
             if attempt_id in self._handling:
                 continue  # our own live call whose lease looked stale: never run it twice
             await self._pace()
+            self._starting += 1
             task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -130,29 +164,45 @@ class Worker:
 
     async def _handle(self, attempt_id: int) -> None:
         self._handling.add(attempt_id)
+        starting = True
         try:
             if await self.recovery.needs_reconcile(attempt_id):
-                # Taken over from a worker that died mid-call: reconcile with Asterisk, never dial again.
-                await self.recovery.reconcile(attempt_id)
-                return
-            admin = self.pool.acquire(avoid=await self.recovery.previous_admin(attempt_id))
-            if admin is None:
-                async with self.sessions.begin() as session:
-                    await self.lifecycle.requeue_unstarted(session, attempt_id, 5.0, "no admin free")
+                self._starting -= 1
+                starting = False
+                # In flight when its worker stopped: reconcile with Asterisk (a bridged call is re-adopted and
+                # may last), never dial again.
+                async with self._lease(attempt_id):
+                    await self.recovery.reconcile(attempt_id)
                 return
             try:
-                async with self.sessions.begin() as session:
-                    plan = await self.lifecycle.begin_attempt(
-                        session, attempt_id, admin=admin, app=self.runner.app, server=self.server
-                    )
-                if plan is None:
-                    return
-                async with self._lease(attempt_id):
-                    result = await self.runner.run(plan)
+                candidates = self.pool.candidates(
+                    avoid=await self.recovery.previous_admin(attempt_id),
+                    busy=await busy_admins(self.sessions),
+                )
+                admission = await start_attempt(
+                    self.sessions,
+                    self.lifecycle,
+                    attempt_id,
+                    candidates=candidates,
+                    app=self.runner.app,
+                    server=self.server,
+                    max_concurrent=self.settings.calls.max_concurrent,
+                )
             finally:
-                self.pool.release(admin.name)
-            async with self.sessions.begin() as session:
-                await self.lifecycle.finish_attempt(session, attempt_id, result)
+                self._starting -= 1
+                starting = False
+            plan = admission.plan
+            if plan is None:
+                return
+            async with self._lease(attempt_id):
+                result = await self.runner.run(plan)
+
+            async def finish() -> None:  # idempotent: an attempt already done is left alone
+                async with self.sessions.begin() as session:
+                    await self.lifecycle.finish_attempt(session, attempt_id, result)
+
+            # The call is over and its outcome only in memory: wait out a database restart to record it.
+            await retry_while_unavailable(finish, what=f"attempt {attempt_id} outcome")
             self.outcomes[result.outcome.value] = self.outcomes.get(result.outcome.value, 0) + 1
             if self.on_outcome is not None:
                 self.on_outcome(attempt_id, result)
@@ -163,21 +213,28 @@ class Worker:
             log.exception("attempt %s failed unexpectedly", attempt_id)
             self.outcomes[Outcome.SYSTEM_ERROR.value] = self.outcomes.get(Outcome.SYSTEM_ERROR.value, 0) + 1
         finally:
+            if starting:
+                self._starting -= 1
             self._handling.discard(attempt_id)
 
     @contextlib.asynccontextmanager
     async def _lease(self, attempt_id: int):  # type: ignore[no-untyped-def]
         async def heartbeat() -> None:
-            lease = lease_seconds(self.clock)
+            lease = lease_seconds(self.settings.calls, self.clock)
             while True:
                 await self.clock.sleep(lease / 3)
-                ok = await renew_lease(
-                    self.sessions,
-                    attempt_id,
-                    worker=self.worker_id,
-                    now=self.clock.now(),
-                    lease_seconds=lease,
-                )
+                try:
+                    ok = await renew_lease(
+                        self.sessions,
+                        attempt_id,
+                        worker=self.worker_id,
+                        now=self.clock.now(),
+                        lease_seconds=lease,
+                    )
+                except DB_UNAVAILABLE as exc:
+                    # Try again next beat; the lease has two more beats of margin.
+                    log.warning("attempt %s: lease renewal failed (%s)", attempt_id, describe(exc))
+                    continue
                 if not ok:
                     log.error("attempt %s: lease lost to another worker", attempt_id)
                     return

@@ -19,11 +19,11 @@ from ari_app.store.models import Attempt
 LEASED_STATUSES: tuple[str, ...] = ("claimed", "running")
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(Attempt.status == "scheduled", Attempt.due_at <= now),
-        and_(Attempt.status.in_(LEASED_STATUSES), Attempt.lease_until < now),
-    )
+def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
+    expired = and_(Attempt.status.in_(LEASED_STATUSES), Attempt.lease_until < now)
+    if not scheduled:
+        return expired
+    return or_(and_(Attempt.status == "scheduled", Attempt.due_at <= now), expired)
 
 
 async def claim_due_attempts(
@@ -33,11 +33,13 @@ async def claim_due_attempts(
     worker: str,
     lease_seconds: float,
     limit: int,
+    only_expired: bool = False,
 ) -> list[int]:
     """Claim up to ``limit`` attempts that are due (or whose lease ran out); return the ids this worker owns.
 
     A claimed attempt has status "claimed" whatever it was before: a taken-over attempt that was "running"
-    has legs and must be reconciled with Asterisk, never dialled again.
+    has legs and must be reconciled with Asterisk, never dialled again. ``only_expired`` claims only
+    taken-over attempts: they need no free admin (their dead owner's call still holds one).
     """
     if limit <= 0:
         return []
@@ -47,7 +49,7 @@ async def claim_due_attempts(
         if session.get_bind().dialect.name == "postgresql":
             candidates = (
                 select(Attempt.id)
-                .where(_claimable(now))
+                .where(_claimable(now, scheduled=not only_expired))
                 .order_by(Attempt.due_at, Attempt.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -64,7 +66,7 @@ async def claim_due_attempts(
         rows = (
             await session.execute(
                 select(Attempt.id, Attempt.status, Attempt.lease_owner, Attempt.lease_until)
-                .where(_claimable(now))
+                .where(_claimable(now, scheduled=not only_expired))
                 .order_by(Attempt.due_at, Attempt.id)
                 .limit(limit)
             )

@@ -44,6 +44,8 @@ NAMING_CONVENTION = {
 }
 
 _OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_REQUEST_STATUSES))
+# An admin is on a call while an attempt with their name runs (see ``uq_attempts_admin_one_call``).
+_ADMIN_BUSY_SQL = "status = 'running'"
 
 
 class Base(DeclarativeBase):
@@ -145,6 +147,15 @@ class Attempt(Base):
     __table_args__ = (
         UniqueConstraint("request_id", "number"),
         Index("ix_attempts_claim", "status", "due_at"),
+        # One call per admin at a time across all workers: starting a second running attempt for an admin
+        # fails in the database, whichever worker tries it.
+        Index(
+            "uq_attempts_admin_one_call",
+            "admin_name",
+            unique=True,
+            sqlite_where=text(_ADMIN_BUSY_SQL),
+            postgresql_where=text(_ADMIN_BUSY_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -274,6 +285,19 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
+
+
+class AdminSession(Base):
+    """A dashboard login. Only the token's sha256 is stored: a copy of the table is no use as a cookie."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class ApiToken(Base):

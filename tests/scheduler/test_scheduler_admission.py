@@ -1,0 +1,122 @@
+"""One call per admin and a trunk-wide call limit, enforced by the database for every worker at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ari_app.clock import VirtualClock
+from ari_app.lifecycle import IntakeData, Lifecycle
+from ari_app.scheduler.admission import busy_admins, start_attempt
+from ari_app.settings import AdminSettings, Settings, load_settings
+from ari_app.store.claims import claim_due_attempts
+from ari_app.store.models import Attempt
+
+OPEN = datetime.fromisoformat("2026-03-03T17:00:00+00:00")  # a Tuesday, noon in New York
+ADA = AdminSettings(name="ada", endpoint="PJSIP/ada")
+BOB = AdminSettings(name="bob", endpoint="PJSIP/bob")
+
+
+def settings(max_concurrent: int = 20) -> Settings:
+    return load_settings(
+        None,
+        environ={},
+        overrides={
+            "admins": [ADA.model_dump(), BOB.model_dump()],
+            "calendar": {"first_call_delay": 0.0},
+            "calls": {"max_concurrent": max_concurrent},
+        },
+    )
+
+
+async def due_attempts(
+    sessions: async_sessionmaker[AsyncSession], lifecycle: Lifecycle, count: int, worker: str = "w1"
+) -> list[int]:
+    for n in range(count):
+        async with sessions.begin() as session:
+            await lifecycle.submit(
+                session,
+                IntakeData("Ada", "Lovelace", f"+1212555{1000 + n:04d}", "quote", "ok", "api"),
+            )
+    later = lifecycle.clock.now() + timedelta(seconds=1)
+    return await claim_due_attempts(sessions, now=later, worker=worker, lease_seconds=120.0, limit=count)
+
+
+async def status_of(sessions: async_sessionmaker[AsyncSession], attempt_id: int) -> str:
+    async with sessions() as session:
+        return str(await session.scalar(select(Attempt.status).where(Attempt.id == attempt_id)))
+
+
+async def test_an_admin_on_a_call_is_not_given_a_second_one(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
+
+    started = await start_attempt(
+        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=20
+    )
+    refused = await start_attempt(
+        db_sessionmaker, lifecycle, second, candidates=[ADA], app="w2", server="pbx", max_concurrent=20
+    )
+
+    assert started.plan is not None and started.plan.admin.name == "ada"
+    assert (refused.plan, refused.why) == (None, "no_admin")
+    assert await status_of(db_sessionmaker, second) == "scheduled"  # back in the queue, nothing used up
+    assert await busy_admins(db_sessionmaker) == {"ada"}
+
+
+async def test_a_taken_admin_makes_the_start_fall_through_to_the_next_candidate(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
+    await start_attempt(
+        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=20
+    )
+
+    # The second worker's view of who is busy is stale: it tries ada first; the database says no.
+    started = await start_attempt(
+        db_sessionmaker, lifecycle, second, candidates=[ADA, BOB], app="w2", server="pbx", max_concurrent=20
+    )
+
+    assert started.plan is not None and started.plan.admin.name == "bob"
+    assert await busy_admins(db_sessionmaker) == {"ada", "bob"}
+
+
+async def test_two_workers_starting_at_once_with_the_same_admin_get_one_call(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    ids = await due_attempts(db_sessionmaker, lifecycle, 6)
+
+    results = await asyncio.gather(
+        *(
+            start_attempt(
+                db_sessionmaker, lifecycle, i, candidates=[ADA], app=f"w{i}", server="pbx", max_concurrent=20
+            )
+            for i in ids
+        )
+    )
+
+    assert sorted(r.why for r in results) == ["no_admin"] * 5 + ["started"]
+
+
+async def test_the_trunk_limit_counts_every_workers_running_calls(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    lifecycle = Lifecycle(settings(max_concurrent=1), VirtualClock(start=OPEN, speed=1.0))
+    first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
+
+    await start_attempt(
+        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=1
+    )
+    full = await start_attempt(
+        db_sessionmaker, lifecycle, second, candidates=[BOB], app="w2", server="pbx", max_concurrent=1
+    )
+
+    assert (full.plan, full.why) == (None, "trunk_full")
+    assert await status_of(db_sessionmaker, second) == "scheduled"
