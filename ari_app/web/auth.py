@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..clock import Clock, RealClock
 from ..errors import Unauthorized
 from ..store.models import ApiToken
+from .dashboard_auth import authenticate_admin
 from .keys import SERVICES
 from .public import public_reason
 
@@ -71,5 +72,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     route = request.match_info.route
     # An unmatched path (404/405) has no handler of ours: let the router's answer through.
     if request.match_info.http_exception is None and public_reason(route) is None:
-        request[AUTH_NAME] = await authenticate(request)
+        if request.path == "/admin" or request.path.startswith("/admin/"):
+            # The dashboard: a login session (cookie), not a bearer token; /api/v1 stays bearer-only.
+            request[AUTH_NAME] = (await authenticate_admin(request)).display
+        else:
+            request[AUTH_NAME] = await authenticate(request)
     return await handler(request)

@@ -6,14 +6,17 @@ The hidden ``website`` field is a honeypot: people don't see it, naive bots fill
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..errors import CallbackError, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData
+from . import captcha
 from .body import read_body, validate
 from .errors import BodyTooLarge
 from .intake import client_details, limit_ip, phone_context, submit, when_text
@@ -21,8 +24,14 @@ from .keys import SERVICES, TEMPLATES
 from .public import public
 from .schemas import NAME_MAX, REASON_MAX, FormIn
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"form.css": "text/css"}
+STATIC_FILES = {
+    "form.css": "text/css",
+    "form.js": "text/javascript",
+    "admin.css": "text/css",
+    "admin.js": "text/javascript",
+}
 HONEYPOT = "website"
 _FIELDS = ("first_name", "last_name", "phone", "reason")
 
@@ -32,6 +41,7 @@ _FRIENDLY = {
     "value_error": "Please fill in this field.",
     "string_too_long": "This is too long.",
     "literal_error": "Please tick this box to agree.",
+    "invalid": "Please fill in this field.",  # names and reason: blank once spaces are trimmed
 }
 
 
@@ -48,6 +58,12 @@ def _friendly(fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def phone_hint(region: str) -> str:
+    """Which country a number without a country code belongs to, said next to the phone field."""
+    code = phonenumbers.country_code_for_region(region)
+    return f"A number without a country code is read as {region} (+{code})." if code else ""
+
+
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     services = request.app[SERVICES]
     html = (
@@ -56,6 +72,9 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         .render(
             business=services.settings.business.name,
             consent_text=services.settings.business.consent_text,
+            privacy_url=services.settings.business.privacy_url,
+            phone_hint=phone_hint(services.settings.business.region),
+            embed=request.query.get("embed") == "1",
             name_max=NAME_MAX,
             reason_max=REASON_MAX,
             **context,
@@ -99,6 +118,7 @@ async def submit_form(request: web.Request) -> web.Response:
              "page_url": values["page_url"] or request.headers.get("Referer")},
             phone_context(services.settings),
         )  # fmt: skip
+        await captcha.verify(request, captcha.form_token(form))
         data = IntakeData(
             first_name=body.first_name,
             last_name=body.last_name,
@@ -117,6 +137,10 @@ async def submit_form(request: web.Request) -> web.Response:
         response = render(request, "form.html", status=429, values=values, errors={"form": exc.message})
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response
+    except captcha.CaptchaUnavailable as exc:
+        log.error("CAPTCHA check unavailable: %s", exc.message)
+        message = "We could not check the CAPTCHA just now; please try again in a minute."
+        return render(request, "form.html", status=503, values=values, errors={"form": message})
     except CallbackError as exc:
         if exc.http_status >= 500:
             raise

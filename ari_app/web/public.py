@@ -11,7 +11,9 @@ from typing import Literal, TypeVar
 
 from aiohttp import web
 
-Why = Literal["form", "health", "provider-verified", "signed-url", "static"]
+Why = Literal[
+    "form", "health", "provider-verified", "signed-url", "static", "embed", "login", "loopback-or-token"
+]
 _ATTR = "__callback_public__"
 
 H = TypeVar("H", bound=Callable[..., object])

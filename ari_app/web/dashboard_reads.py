@@ -1,0 +1,502 @@
+"""What the dashboard shows: the pipeline board, a contact's timeline, the report, and a change marker.
+
+Pure reads over the store, returned as small dataclasses the templates render (and escape).
+Times are shown in the business time zone.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.outcomes import Outcome, counts_as_lead_attempt
+from ..settings import Settings
+from ..store.models import (
+    Attempt,
+    CallbackRequest,
+    Consent,
+    Contact,
+    ContactEvent,
+    ContactTag,
+    Leg,
+    Note,
+    SmsOutbox,
+)
+
+BOARD_CARDS = 300  # the most recently active contacts; older ones are on the API's list
+REASON_SHOWN = 140
+ANSWERED = frozenset({Outcome.COMPLETED.value, Outcome.SHORT_CALL.value})
+
+OUTCOME_LABELS = {
+    "completed": "Connected",
+    "short_call": "Short call",
+    "lead_no_answer": "No answer",
+    "lead_busy": "Busy",
+    "lead_rejected": "Rejected",
+    "lead_machine": "Machine",
+    "voicemail_left": "Voicemail left",
+    "lead_invalid": "Invalid number",
+    "lead_unreachable": "Unreachable",
+    "admin_unavailable": "No admin free",
+    "system_error": "System error",
+    "dial_unknown": "Unknown (dial lost)",
+}
+
+
+def outcome_label(outcome: str | None) -> str:
+    return OUTCOME_LABELS.get(outcome or "", outcome or "")
+
+
+def mask_phone(e164: str) -> str:
+    """``+12015550123`` → ``+1 201 ••• 0123``: enough to recognise a number, not to dial it."""
+    digits = e164.lstrip("+")
+    if len(digits) < 8:
+        return "+" + "•" * len(digits)
+    head, tail = digits[:-7], digits[-4:]
+    cc, area = (head[:1], head[1:]) if head.startswith("1") else (head[:2], head[2:])
+    return f"+{cc} {area} ••• {tail}".replace("  ", " ")
+
+
+def local_text(at: datetime | None, tz: ZoneInfo) -> str:
+    if at is None:
+        return ""
+    local = at.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# -- the board -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Card:
+    contact_id: int
+    request_id: int
+    name: str
+    phone: str  # masked
+    reason: str
+    status: str
+    next_attempt: str
+    last_outcome: str
+    live: str  # what is happening on the phone right now, or ""
+
+
+@dataclass
+class Column:
+    key: str  # pending | incomplete | complete | cancelled | other
+    title: str
+    cards: list[Card] = field(default_factory=list)
+
+
+def _live_state(attempt: Attempt | None, legs: list[Leg]) -> str:
+    if attempt is None:
+        return ""
+    if attempt.status == "claimed":
+        return "Starting the call"
+    lead = [leg for leg in legs if leg.role == "lead"]
+    admin = [leg for leg in legs if leg.role == "admin"]
+    if lead:
+        state = lead[-1].state
+        if state == "bridged":
+            return "On the call"
+        if state == "up":
+            return "Lead answered"
+        if state != "ended":
+            return "Ringing the lead"
+    if admin and admin[-1].state in ("up", "bridged"):
+        return f"{attempt.admin_name or 'Admin'} answered"
+    if admin and admin[-1].state != "ended":
+        return f"Ringing {attempt.admin_name or 'the admin'}"
+    return "Calling"
+
+
+async def board(session: AsyncSession, settings: Settings) -> list[Column]:
+    """One column per pipeline stage; a card per contact, for its latest request."""
+    tz = ZoneInfo(settings.business.timezone)
+    stages = settings.stages
+    columns = {
+        stages.pending: Column("pending", stages.pending),
+        stages.incomplete: Column("incomplete", stages.incomplete),
+        stages.complete: Column("complete", stages.complete),
+        stages.cancelled: Column("cancelled", stages.cancelled),
+    }
+    latest = select(func.max(CallbackRequest.id).label("id")).group_by(CallbackRequest.contact_id).subquery()
+    rows = (
+        await session.execute(
+            select(CallbackRequest, Contact)
+            .join(latest, latest.c.id == CallbackRequest.id)
+            .join(Contact, Contact.id == CallbackRequest.contact_id)
+            .order_by(CallbackRequest.updated_at.desc(), CallbackRequest.id.desc())
+            .limit(BOARD_CARDS)
+        )
+    ).all()
+    request_ids = [r.id for r, _ in rows]
+    attempts: dict[int, list[Attempt]] = {}
+    legs: dict[int, list[Leg]] = {}
+    if request_ids:
+        for a in await session.scalars(
+            select(Attempt).where(Attempt.request_id.in_(request_ids)).order_by(Attempt.number)
+        ):
+            attempts.setdefault(a.request_id, []).append(a)
+        running = [a.id for al in attempts.values() for a in al if a.status == "running"]
+        if running:
+            for leg in await session.scalars(
+                select(Leg).where(Leg.attempt_id.in_(running)).order_by(Leg.try_no, Leg.id)
+            ):
+                legs.setdefault(leg.attempt_id, []).append(leg)
+    for request, contact in rows:
+        mine = attempts.get(request.id, [])
+        upcoming = [a for a in mine if a.status == "scheduled"]
+        active = next((a for a in mine if a.status in ("claimed", "running")), None)
+        done = [a for a in mine if a.outcome]
+        stage = contact.pipeline_stage or stages.pending
+        column = columns.setdefault(stage, Column("other", stage))
+        column.cards.append(
+            Card(
+                contact_id=contact.id,
+                request_id=request.id,
+                name=f"{contact.first_name} {contact.last_name}".strip(),
+                phone=mask_phone(contact.phone),
+                reason=request.reason[:REASON_SHOWN] + ("…" if len(request.reason) > REASON_SHOWN else ""),
+                status=request.status,
+                next_attempt=local_text(min((a.due_at for a in upcoming), default=None), tz),
+                last_outcome=outcome_label(done[-1].outcome) if done else "",
+                live=_live_state(active, legs.get(active.id, []) if active else []),
+            )
+        )
+    return list(columns.values())
+
+
+# -- one contact -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LegView:
+    role: str
+    endpoint: str
+    channel_id: str
+    state: str
+    dial_status: str
+    cause: str
+    rang_for: str
+    amd: str
+
+
+@dataclass
+class Item:
+    at: datetime
+    when: str
+    kind: str  # note | tag | attempt | sms | consent | request
+    title: str
+    text: str = ""
+    status: str = ""
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    legs: list[LegView] = field(default_factory=list)
+    evidence: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ContactView:
+    id: int
+    name: str
+    first_name: str
+    last_name: str
+    phone: str
+    stage: str
+    tags: list[str]
+    sms_opted_out: bool
+    number_invalid: bool
+    open_request_id: int | None
+    requeue_request_id: int | None  # the latest request, when it ended without a call
+    latest_status: str
+    live: str
+    items: list[Item]
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Evidence as readable ``key: value`` lines (nested tables joined with dots)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out.extend(_flatten(inner, f"{prefix}{key}."))
+        return out
+    if isinstance(value, list):
+        if any(isinstance(v, dict | list) for v in value):
+            for i, inner in enumerate(value):
+                out.extend(_flatten(inner, f"{prefix}{i + 1}."))
+            return out
+        return [(prefix.rstrip("."), ", ".join(str(v) for v in value))]
+    return [(prefix.rstrip("."), "" if value is None else str(value))]
+
+
+def _leg_view(leg: Leg) -> LegView:
+    rang = (leg.answered_at or leg.ended_at or leg.created_at) - leg.created_at
+    cause = f"{leg.cause} {leg.cause_txt or ''}".strip() if leg.cause is not None else ""
+    return LegView(
+        role=leg.role,
+        endpoint=leg.endpoint,
+        channel_id=leg.channel_id,
+        state=leg.state,
+        dial_status=leg.dial_status or "",
+        cause=cause,
+        rang_for=seconds_text(rang.total_seconds()),
+        amd=" ".join(x for x in (leg.amd_status, leg.amd_cause) if x),
+    )
+
+
+async def contact_view(session: AsyncSession, settings: Settings, contact_id: int) -> ContactView | None:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        return None
+    tz = ZoneInfo(settings.business.timezone)
+    items: list[Item] = []
+
+    def item(at: datetime, kind: str, title: str, **kw: Any) -> None:
+        items.append(Item(at=at, when=local_text(at, tz), kind=kind, title=title, **kw))
+
+    requests = list(
+        await session.scalars(
+            select(CallbackRequest)
+            .where(CallbackRequest.contact_id == contact_id)
+            .order_by(CallbackRequest.id)
+        )
+    )
+    for note in await session.scalars(select(Note).where(Note.contact_id == contact_id)):
+        title = {"tag": "Status", "admin": "Note", "merge": "Merged request", "sms_reply": "SMS reply"}.get(
+            note.kind, "System"
+        )
+        item(note.created_at, "tag" if note.kind == "tag" else "note", title, text=note.text)
+    attempts = list(
+        await session.scalars(
+            select(Attempt)
+            .where(Attempt.request_id.in_([r.id for r in requests] or [-1]))
+            .order_by(Attempt.id)
+        )
+    )
+    legs: dict[int, list[Leg]] = {}
+    if attempts:
+        for leg in await session.scalars(
+            select(Leg).where(Leg.attempt_id.in_([a.id for a in attempts])).order_by(Leg.id)
+        ):
+            legs.setdefault(leg.attempt_id, []).append(leg)
+    live = ""
+    for a in attempts:
+        mine = legs.get(a.id, [])
+        if a.status in ("claimed", "running"):
+            live = _live_state(a, mine)
+        facts = [("Kind", a.kind), ("Due", local_text(a.due_at, tz))]
+        if a.admin_name:
+            facts.append(("Admin", a.admin_name))
+        if a.started_at and a.ended_at:
+            facts.append(("Duration", seconds_text((a.ended_at - a.started_at).total_seconds())))
+        if a.talk_seconds is not None:
+            facts.append(("Talk time", seconds_text(a.talk_seconds)))
+        if a.outcome_detail:
+            facts.append(("Detail", a.outcome_detail))
+        title = f"Attempt {a.number}" + (" (final)" if a.final else "")
+        status = outcome_label(a.outcome) if a.outcome else a.status
+        item(
+            a.started_at or a.due_at,
+            "attempt",
+            title,
+            status=status,
+            facts=facts,
+            legs=[_leg_view(leg) for leg in mine],
+            evidence=_flatten(a.evidence or {}),
+        )
+    for m in await session.scalars(select(SmsOutbox).where(SmsOutbox.contact_id == contact_id)):
+        facts = [("To", m.to_phone), ("Tries", str(m.tries))]
+        if m.sent_at:
+            facts.append(("Sent", local_text(m.sent_at, tz)))
+        if m.delivered_at:
+            facts.append(("Delivered", local_text(m.delivered_at, tz)))
+        if m.error:
+            facts.append(("Error", m.error))
+        item(
+            m.created_at,
+            "sms",
+            f"SMS ({m.kind.replace('_', ' ')})",
+            text=m.body,
+            status=m.status,
+            facts=facts,
+        )
+    for c in await session.scalars(select(Consent).where(Consent.contact_id == contact_id)):
+        facts = [
+            ("Source", c.source),
+            ("IP", c.ip or ""),
+            ("Page", c.page_url or ""),
+            ("Browser", c.user_agent or ""),
+        ]
+        item(c.given_at, "consent", "Consent given", text=c.text, facts=[f for f in facts if f[1]])
+    for r in requests:
+        facts = [("Status", r.status), ("Source", r.source)]
+        if r.close_reason:
+            facts.append(("Closed", r.close_reason))
+        item(r.created_at, "request", f"Callback request #{r.id}", text=r.reason, facts=facts)
+    items.sort(key=lambda i: (i.at, i.kind), reverse=True)
+
+    tags = list(await session.scalars(select(ContactTag.tag).where(ContactTag.contact_id == contact_id)))
+    latest = requests[-1] if requests else None
+    open_id = next((r.id for r in requests if r.status in ("pending", "calling")), None)
+    return ContactView(
+        id=contact.id,
+        name=f"{contact.first_name} {contact.last_name}".strip(),
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        phone=contact.phone,
+        stage=contact.pipeline_stage or "",
+        tags=sorted(tags),
+        sms_opted_out=contact.sms_opted_out,
+        number_invalid=contact.number_invalid,
+        open_request_id=open_id,
+        requeue_request_id=latest.id if latest is not None and latest.status == "incomplete" else None,
+        latest_status=latest.status if latest is not None else "",
+        live=live,
+        items=items,
+    )
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bar:
+    label: str
+    value: int
+    x: float = 0.0
+    y: float = 0.0
+    width: float = 0.0
+    height: float = 0.0
+
+
+@dataclass
+class Report:
+    days: int
+    requests: int
+    per_day: list[Bar]
+    per_day_max: int
+    answer_rate: float | None  # of the lead's attempts, the share a person answered
+    lead_attempts: int
+    median_to_connected: str
+    connected: int
+    outcomes: list[Bar]
+
+
+CHART_W, CHART_H = 960.0, 200.0
+
+
+def _layout_days(bars: list[Bar]) -> int:
+    top = max((b.value for b in bars), default=0) or 1
+    slot = CHART_W / max(len(bars), 1)
+    for i, b in enumerate(bars):
+        b.height = round(b.value / top * (CHART_H - 20), 1)
+        b.width = round(slot * 0.7, 1)
+        b.x = round(i * slot + slot * 0.15, 1)
+        b.y = round(CHART_H - b.height, 1)
+    return top
+
+
+def _layout_outcomes(bars: list[Bar]) -> None:
+    top = max((b.value for b in bars), default=0) or 1
+    for i, b in enumerate(bars):
+        b.y = i * 30.0
+        b.height = 20.0
+        b.width = round(b.value / top * (CHART_W - 260.0), 1)
+
+
+async def report(session: AsyncSession, settings: Settings, now: datetime, days: int = 14) -> Report:
+    """The last ``days`` business days (calendar days in the business time zone), today included."""
+    tz = ZoneInfo(settings.business.timezone)
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    requests = list(await session.scalars(select(CallbackRequest).where(CallbackRequest.created_at >= since)))
+    per_day = Counter(r.created_at.astimezone(tz).date() for r in requests)
+    bars = [
+        Bar(label=f"{d:%a} {d.day}", value=per_day.get(d, 0))
+        for d in (first + timedelta(days=i) for i in range(days))
+    ]
+    top = _layout_days(bars)
+
+    attempts = list(
+        await session.scalars(
+            select(Attempt).where(Attempt.created_at >= since, Attempt.outcome.is_not(None))
+        )
+    )
+    outcomes = Counter(a.outcome for a in attempts if a.outcome)
+    lead_attempts = [
+        a
+        for a in attempts
+        if a.outcome in {o.value for o in Outcome} and counts_as_lead_attempt(Outcome(a.outcome))
+    ]
+    answered = sum(1 for a in lead_attempts if a.outcome in ANSWERED)
+
+    created = {r.id: r.created_at for r in requests}
+    completed_ids = [
+        a.id for a in attempts if a.outcome == Outcome.COMPLETED.value and a.request_id in created
+    ]
+    waits: dict[int, float] = {}
+    if completed_ids:
+        rows = await session.execute(
+            select(Attempt.request_id, Leg.bridged_at)
+            .join(Leg, Leg.attempt_id == Attempt.id)
+            .where(Attempt.id.in_(completed_ids), Leg.role == "lead", Leg.bridged_at.is_not(None))
+        )
+        for request_id, bridged in rows:  # the first connected call of each request counts
+            if bridged is not None:
+                wait = (bridged - created[request_id]).total_seconds()
+                waits[request_id] = min(wait, waits.get(request_id, wait))
+    outcome_bars = [Bar(label=outcome_label(o), value=n) for o, n in outcomes.most_common()]
+    _layout_outcomes(outcome_bars)
+    return Report(
+        days=days,
+        requests=len(requests),
+        per_day=bars,
+        per_day_max=top,
+        answer_rate=answered / len(lead_attempts) if lead_attempts else None,
+        lead_attempts=len(lead_attempts),
+        median_to_connected=seconds_text(statistics.median(waits.values())) if waits else "",
+        connected=len(waits),
+        outcomes=outcome_bars,
+    )
+
+
+# -- what changed ----------------------------------------------------------------------------------
+
+
+async def change_marker(session: AsyncSession) -> tuple[Any, ...]:
+    """A value that changes whenever something the dashboard shows changes (events, notes, calls, SMS).
+
+    Every write the app makes bumps one of these: a new row (ids) or an ``updated_at`` from the clock."""
+    row = (
+        await session.execute(
+            select(
+                select(func.max(ContactEvent.id)).scalar_subquery(),
+                select(func.max(Note.id)).scalar_subquery(),
+                select(func.max(Leg.id)).scalar_subquery(),
+                select(func.max(Leg.updated_at)).scalar_subquery(),
+                select(func.max(Attempt.updated_at)).scalar_subquery(),
+                select(func.max(SmsOutbox.updated_at)).scalar_subquery(),
+            )
+        )
+    ).one()
+    return tuple(str(v) for v in row)
