@@ -119,7 +119,10 @@ class KannelGateway:
             params["from"] = self._sender
         if dlr_url:
             params["dlr-mask"] = str(DLR_MASK)
-            params["dlr-url"] = kannel_dlr_url(dlr_url, idempotency_key, self._dlr_secret)
+            try:
+                params["dlr-url"] = kannel_dlr_url(dlr_url, idempotency_key, self._dlr_secret)
+            except ValueError as exc:  # a key or URL Kannel would mangle: this message can never be sent
+                raise SmsPermanentError(f"cannot build a delivery-report URL for Kannel: {exc}") from None
         await self._bucket.acquire()
         # GET: smsbox's POST wants the text as the body with X-Kannel headers, not a form.
         answer = await self._http.request("GET", self.sendsms_url, params=params)

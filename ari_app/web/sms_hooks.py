@@ -5,7 +5,8 @@ What an inbound text does:
   opt-outs (Kannel: a raw SMSC doesn't) one ``opt_out_confirmation`` is queued per contact per day
   (idempotency key ``opt_out_confirmation:{contact}:{YYYY-MM-DD}`` in UTC): Kannel gives us no message id,
   and a person who sends STOP twice should not get two confirmations.
-- START → opt in again; HELP → one ``help`` text per contact per day; anything else → a note on the timeline.
+- START → opt in again; HELP → one ``help`` text per contact per day (where we confirm opt-outs too: hosted
+  providers answer HELP themselves); anything else → a note on the timeline.
 An unknown sender is logged and ignored (answered 200, so the gateway does not retry).
 
 Kannel texts our HTTP answer back to the phone: answers to Kannel are empty (also set ``max-messages = 0``
@@ -20,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import dnc
 from ..domain.phone import PhoneError, normalise_phone
 from ..errors import Forbidden
 from ..services import Services
@@ -27,6 +29,8 @@ from ..sms.gateway import DeliveryReport, InboundSms
 from ..sms.kannel import parse_kannel_dlr, parse_kannel_inbound
 from ..sms.replies import ReplyKind, classify_reply
 from ..sms.twilio import SIGNATURE_HEADER, parse_twilio_inbound, parse_twilio_status
+from ..sms.webhook import SIGNATURE_HEADER as WEBHOOK_SIGNATURE_HEADER
+from ..sms.webhook import parse_webhook_dlr, parse_webhook_inbound
 from ..store.models import Contact, Note, SmsOutbox
 from ..tag_router import add_contact_event
 from .body import read_body
@@ -82,12 +86,18 @@ async def apply_inbound(services: Services, sms: InboundSms, *, gateway: str) ->
         lifecycle = services.lifecycle
         if kind is ReplyKind.stop:
             await lifecycle.opt_out(session, contact, via="sms")
+            if services.settings.sms.dnc_on_stop:
+                await dnc.add_number(
+                    session, contact.phone, reason="STOP by SMS", source="sms-stop", now=services.clock.now()
+                )
             if _confirms_opt_out(services):
                 await _queue_once(services, session, contact, "opt_out_confirmation")
         elif kind is ReplyKind.start:
             await lifecycle.opt_in(session, contact, via="sms")
         elif kind is ReplyKind.help:
-            await _queue_once(services, session, contact, "help")
+            # Hosted providers answer HELP at the network level, like STOP: we answer only where they don't.
+            if _confirms_opt_out(services):
+                await _queue_once(services, session, contact, "help")
         else:
             now = services.clock.now()
             text = clean_text(sms.text)[:REPLY_MAX]
@@ -211,6 +221,28 @@ async def twilio_status(request: web.Request) -> web.Response:
         url=_public_url(request, services),
         signature=request.headers.get(SIGNATURE_HEADER),
         auth_token=services.settings.sms.password.get_secret_value(),
+    )
+    await apply_delivery_report(services, report)
+    return web.Response(status=204)
+
+
+# The webhook gateway's glue code signs with the inbound secret over the raw body (``X-Callback-Signature``);
+# the timestamp in it is wall time, so the check uses wall time too, not the (maybe virtual) service clock.
+@public("provider-verified")
+async def webhook_inbound(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    sms = parse_webhook_inbound(
+        await read_body(request), request.headers.get(WEBHOOK_SIGNATURE_HEADER), _secret(services)
+    )
+    await apply_inbound(services, sms, gateway="webhook")
+    return web.Response(status=204)
+
+
+@public("provider-verified")
+async def webhook_dlr(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    report = parse_webhook_dlr(
+        await read_body(request), request.headers.get(WEBHOOK_SIGNATURE_HEADER), _secret(services)
     )
     await apply_delivery_report(services, report)
     return web.Response(status=204)

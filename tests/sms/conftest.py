@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,11 @@ from aiohttp import web
 from ari_app.sms.kannel import kannel_sms_service_url
 
 from .kannel_harness import KannelHarness
+
+# The Kannel stack tests reuse the whole stack of the end-to-end tests (``tests/e2e/e2ekit.py``).
+_E2E = str(Path(__file__).resolve().parents[1] / "e2e")
+if _E2E not in sys.path:
+    sys.path.insert(0, _E2E)
 
 
 @dataclass
