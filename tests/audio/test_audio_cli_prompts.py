@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import MakeMp3, read_wav
+from audiokit import MakeMp3, read_wav
 
 from ari_app.audio import cli
 from ari_app.audio.manifest import load_manifest

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import MakeMp3, peak_dbfs, read_wav, rms_dbfs
+from audiokit import MakeMp3, peak_dbfs, read_wav, rms_dbfs
 
 from ari_app.audio.convert import import_sound
 from ari_app.audio.errors import BadSoundName, CorruptAudio, EmptyAudio, NotAudio, TooLong

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import MakeMp3, read_wav
+from audiokit import MakeMp3, read_wav
 
 from ari_app.audio.convert import import_sound
 from ari_app.audio.errors import MediaLinkInvalid

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Stack
+from e2ekit import Stack
 
 PENDING = "Request to Callback Pending"
 INCOMPLETE = "Request to Callback Incomplete"
@@ -240,3 +240,27 @@ async def test_duplicate_submission_is_merged_never_a_second_call(stack: Stack) 
         assert (await resp.json())["id"] == first
     assert await stack.wait_request(first) == "completed"
     assert len(await stack.lead_dials(phone)) == 1
+
+
+@pytest.mark.parametrize(
+    "stack_overrides",
+    [{"calls": {"sounds": "http", "max_attempts": 1}, "sounds": {"url_secret": "e2e-media-secret-0123456"}}],
+)
+async def test_prompts_over_signed_http_urls_play_whole(stack: Stack) -> None:
+    """calls.sounds = "http": the PBX fetches each prompt from our /media route with a signed URL."""
+    phone = "+13125550198"
+    await stack.scenario([{"match": phone, "behaviour": "machine", "greeting": 4.0, "beep": 1.0}])
+    request_id = await stack.submit(phone, "Alan", "Http")
+    assert await stack.wait_request(request_id) == "incomplete"
+    assert await stack.outcomes(request_id) == ["voicemail_left"]
+    [dial] = await stack.lead_dials(phone)
+    call = await stack.sim(f"calls/{dial['channel_id']}")
+    [drop] = [p for p in call["playbacks"] if "voicemail-drop" in p["media_uri"]]
+    assert drop["media_uri"].startswith(f"sound:{stack.web}/media/v1/")
+    assert "&" not in drop["media_uri"]
+    assert drop["finished"] is True
+    # The admin's whisper came over HTTP too, and played (a refused fetch would have failed it).
+    admin = next(d["channel_id"] for d in await stack.sim("dials") if "-admin-" in d["channel_id"])
+    whisper = [p for p in (await stack.sim("media"))[admin] if "admin-whisper" in p["media_uri"]]
+    assert whisper and whisper[0]["media_uri"].startswith(f"sound:{stack.web}/media/v1/")
+    assert whisper[0]["failed"] is False and whisper[0]["finished"] is True

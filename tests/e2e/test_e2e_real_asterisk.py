@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import CLOSED, OPEN_INSTANT, free_port
+from e2ekit import CLOSED, OPEN_INSTANT, free_port
 from sqlalchemy import select
 
 from ari_app.app import Runtime
@@ -38,7 +38,13 @@ pytestmark = [
 
 
 @pytest.fixture
-async def real_stack(tmp_path: Any) -> AsyncIterator[tuple[Runtime, str, str]]:
+def sounds_mode() -> dict[str, Any]:
+    """Prompts copied into the PBX's sounds directory (run `callback sounds install` there first)."""
+    return {}
+
+
+@pytest.fixture
+async def real_stack(tmp_path: Any, sounds_mode: dict[str, Any]) -> AsyncIterator[tuple[Runtime, str, str]]:
     token = secrets.token_urlsafe(16)
     settings = load_settings(
         None,
@@ -59,7 +65,8 @@ async def real_stack(tmp_path: Any) -> AsyncIterator[tuple[Runtime, str, str]]:
             "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'real.db'}"},
             "web": {"port": free_port()},
             "api": {"token": token},
-            "calls": {"max_attempts": 1, "min_talk_seconds": 10.0},
+            "calls": {"max_attempts": 1, "min_talk_seconds": 10.0, **sounds_mode.get("calls", {})},
+            "sounds": sounds_mode.get("sounds", {}),
             "calendar": {"first_call_delay": 0.0},
         },
     )
@@ -137,3 +144,15 @@ async def test_real_asterisk_machine_gets_the_voicemail_drop(real_stack: tuple[R
     result = await _story(*real_stack, phone="+12025550150")
     assert result["outcomes"] == ["voicemail_left"], result["details"]
     assert result["lead_legs"][0].amd_status == "MACHINE"
+
+
+@pytest.mark.parametrize(
+    "sounds_mode",
+    [{"calls": {"sounds": "http"}, "sounds": {"url_secret": "real-asterisk-media-secret-0123"}}],
+)
+async def test_real_asterisk_plays_prompts_from_signed_http_urls(
+    real_stack: tuple[Runtime, str, str],
+) -> None:
+    """calls.sounds = "http": Asterisk's HTTP media cache fetches our signed /media URLs (no shared disk)."""
+    result = await _story(*real_stack, phone="+12025550150")
+    assert result["outcomes"] == ["voicemail_left"], result["details"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import Stack, free_port
+from e2ekit import Stack, free_port
 from sqlalchemy import select
 
 from ari_app.store.models import WebhookDelivery

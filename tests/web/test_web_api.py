@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from conftest import LEAD, intake_body
+from webkit import LEAD, intake_body
 
 API = "/api/v1/callback-requests"
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from conftest import make_settings, start_client
+from webkit import make_settings, start_client
 
 from ari_app.services import Services
 

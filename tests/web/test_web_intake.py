@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from conftest import LEAD, count_rows, intake_body, make_settings, start_client
 from sqlalchemy import select
+from webkit import LEAD, count_rows, intake_body, make_settings, start_client
 
 from ari_app.store.models import Attempt, CallbackRequest, Consent, Contact, IdempotencyKey, Note
 

@@ -4,8 +4,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient
-from conftest import INBOUND_SECRET, intake_body
 from sqlalchemy import select
+from webkit import INBOUND_SECRET, intake_body
 from yarl import URL
 
 from ari_app.sms.kannel import dlr_signature
