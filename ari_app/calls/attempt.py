@@ -54,6 +54,8 @@ _SLICE = 1.0
 # Business-time margin on top of Asterisk's own ring timeouts before we stop waiting for its verdict.
 _RING_MARGIN = 10.0
 _MAX_TALK_SECONDS = 4 * 3600.0
+# Business seconds to wait, at the end of an attempt, for the legs we hung up to be reported destroyed.
+_SETTLE_SECONDS = 5.0
 
 
 class LegJournal(Protocol):
@@ -384,11 +386,12 @@ class AttemptCall:
         leg = self.legs[self.admin_id]
         key = self.calls.accept_key
         digits = dial_digits(self.plan.lead_phone).lstrip("+")
-        media = [self.r.media.uri("admin-whisper"), f"digits:{digits}", self.r.media.uri("press-1")]
+        media = self.r.media
+        length = media.duration("admin-whisper") + media.digits_duration(digits) + media.duration("press-1")
         for round_no in (1, 2):
             leg.digits.clear()
-            pb = await self._play(self.admin_id, media, f"whisper-{round_no}")
-            length = sum(self.r.media.duration(m) for m in media)
+            prompt = [media.uri("admin-whisper"), f"digits:{digits}", media.uri("press-1")]
+            pb = await self._play(self.admin_id, prompt, f"whisper-{round_no}")
 
             def heard(pb: PlaybackState = pb) -> str | None:
                 if key in leg.digits:
@@ -593,9 +596,12 @@ class AttemptCall:
 
     async def _play_drop(self) -> tuple[float, bool]:
         lead = self.legs[self.lead_id]
-        length = self.r.media.duration("voicemail-drop")
+        length = self.r.media.known_length("voicemail-drop")
         pb = await self._play(self.lead_id, [self.r.media.uri("voicemail-drop")], "drop")
-        await self._until(lambda: pb.finished_at is not None or lead.destroyed, length + 15.0)
+        await self._until(
+            lambda: pb.finished_at is not None or lead.destroyed,
+            self.r.media.duration("voicemail-drop") + 15.0,
+        )
         started = pb.started_at
         finished = pb.finished_at
         if started is None or finished is None:
@@ -603,7 +609,9 @@ class AttemptCall:
         played = (finished - started).total_seconds()
         # PlaybackFinished says "done" for a stopped playback too: judge by the time played, before hang-up.
         hung_up_first = lead.gone_at is not None and lead.gone_at < finished
-        whole = pb.state == "done" and not hung_up_first and played >= 0.9 * length
+        # Without the file's length (not in our manifest) "done" before any hang-up is all we can go by.
+        long_enough = length is None or played >= 0.9 * length
+        whole = pb.state == "done" and not hung_up_first and long_enough
         await self._hangup(self.lead_id)
         return played, whole
 
@@ -665,6 +673,11 @@ class AttemptCall:
         for channel_id, leg in self.legs.items():
             if not leg.destroyed:
                 await self._hangup(channel_id)
+        # Let each leg's ChannelDestroyed (its cause) reach the journal before this attempt lets go of it.
+        await self._until(lambda: all(leg.destroyed for leg in self.legs.values()), _SETTLE_SECONDS)
+        for channel_id, leg in self.legs.items():
+            if not leg.destroyed:
+                await self.r.journal.leg_update(channel_id, state="ended", ended_at=self._now())
         if self.bridge_created:
             try:
                 await self.r.ari.destroy_bridge(self.bridge_id)

@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-# Lengths used when a prompt is not in the manifest (e.g. on a PBX with its own files).
-_DEFAULT_SECONDS = 3.0
+# Used to bound waits when a prompt's length is unknown (not in the manifest, e.g. a PBX with its own files).
+_ESTIMATE_SECONDS = 3.0
 _DIGIT_SECONDS = 0.6
+
+# The prompts the orchestrator plays.
+PROMPTS = ("admin-whisper", "press-1", "lead-machine-admin", "voicemail-drop")
 
 
 class MediaCatalog:
-    def __init__(self, uris: Mapping[str, str], durations: Mapping[str, float]) -> None:
-        self._uris = dict(uris)
-        self._durations = dict(durations)
-        self._by_uri = {uri: self._durations.get(name, _DEFAULT_SECONDS) for name, uri in self._uris.items()}
+    """``uri_for(name)`` gives the ``media`` to play: ``sound:callback/NAME`` when the prompts were copied
+    into Asterisk's sounds directory, or a freshly signed ``sound:http…`` URL served by us."""
 
-    @classmethod
-    def copied(cls, prefix: str, durations: Mapping[str, float]) -> MediaCatalog:
-        """Prompts copied into Asterisk's sounds directory, played as ``sound:PREFIX/NAME``."""
-        return cls({name: f"sound:{prefix}/{name}" for name in durations}, durations)
+    def __init__(self, lengths: Mapping[str, float], uri_for: Callable[[str], str]) -> None:
+        self._lengths = dict(lengths)
+        self._uri_for = uri_for
 
     def uri(self, name: str) -> str:
-        return self._uris.get(name) or f"sound:callback/{name}"
+        return self._uri_for(name)
 
-    def duration(self, name_or_uri: str) -> float:
-        if name_or_uri in self._durations:
-            return self._durations[name_or_uri]
-        if name_or_uri in self._by_uri:
-            return self._by_uri[name_or_uri]
-        if name_or_uri.startswith("digits:"):
-            return _DIGIT_SECONDS * len(name_or_uri) - _DIGIT_SECONDS * len("digits:")
-        return _DEFAULT_SECONDS
+    def known_length(self, name: str) -> float | None:
+        """The prompt's real length from the manifest, or None when we don't know it."""
+        return self._lengths.get(name)
+
+    def missing(self) -> list[str]:
+        return [name for name in PROMPTS if name not in self._lengths]
+
+    def duration(self, name: str) -> float:
+        """A length to bound waits with: the real one when known, an estimate otherwise."""
+        return self._lengths.get(name, _ESTIMATE_SECONDS)
+
+    @staticmethod
+    def digits_duration(digits: str) -> float:
+        return _DIGIT_SECONDS * len(digits)
