@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .calls.attempt import AttemptPlan, AttemptResult
 from .clock import Clock
@@ -39,7 +41,7 @@ from .domain.workflow import (
     decide_after_attempt,
     missed_call_when_text,
 )
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import Conflict, NotFound, RateLimited, ValidationFailed
 from .settings import AdminSettings, Settings
 from .sms.templates import render
 from .store.models import (
@@ -48,10 +50,13 @@ from .store.models import (
     CallbackRequest,
     Consent,
     Contact,
+    ContactEvent,
+    ContactTag,
     Dnc,
     IdempotencyKey,
     Note,
     SmsOutbox,
+    WebhookDelivery,
 )
 from .tag_router import TagRouter, add_contact_event
 
@@ -80,6 +85,40 @@ class IntakeData:
 class IntakeResult:
     status_code: int  # 201 created, 200 merged into an open request
     body: dict[str, Any]
+
+
+_CONTACTS = cast(Table, Contact.__table__)
+_REQUESTS = cast(Table, CallbackRequest.__table__)
+_CONSENTS = cast(Table, Consent.__table__)
+_NOTES = cast(Table, Note.__table__)
+_EVENTS = cast(Table, ContactEvent.__table__)
+_TAGS = cast(Table, ContactTag.__table__)
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_DNC = cast(Table, Dnc.__table__)
+
+# Built once: a statement object keeps its compiled-cache key, so intake neither rebuilds nor rehashes them.
+_INSERT = {t: insert(t) for t in (_CONTACTS, _REQUESTS, _CONSENTS, _NOTES, _EVENTS, _TAGS, _ATTEMPTS)}
+_INSERT_DELIVERY = insert(cast(Table, WebhookDelivery.__table__))
+# A number's open request and its requests since a time (the per-number daily limit).
+_OPEN_OR_RECENT = (
+    select(_REQUESTS.c.status, _REQUESTS.c.created_at)
+    .join(_CONTACTS, _CONTACTS.c.id == _REQUESTS.c.contact_id)
+    .where(
+        _CONTACTS.c.phone == bindparam("phone"),
+        or_(_REQUESTS.c.status.in_(OPEN_REQUEST_STATUSES), _REQUESTS.c.created_at > bindparam("since")),
+    )
+)
+_DNC_AND_CONTACT = select(
+    exists().where(_DNC.c.phone == bindparam("phone")),
+    select(_CONTACTS.c.id).where(_CONTACTS.c.phone == bindparam("phone")).scalar_subquery(),
+)
+
+
+def _insert_id_sync(conn: Connection, table: Table, row: dict[str, Any]) -> int:
+    """Insert one row and return its new id (lastrowid on SQLite, RETURNING on PostgreSQL)."""
+    key = conn.execute(_INSERT[table], row).inserted_primary_key
+    assert key is not None  # a single-row insert always has one
+    return int(key[0])
 
 
 def _always_open(tz: Any) -> BusinessCalendar:
@@ -165,8 +204,16 @@ class Lifecycle:
     # -- wf-1.1: intake ---------------------------------------------------------------------------
 
     async def submit(
-        self, session: AsyncSession, data: IntakeData, *, idempotency_key: str | None = None
+        self,
+        session: AsyncSession,
+        data: IntakeData,
+        *,
+        idempotency_key: str | None = None,
+        daily_limit: int = 0,
     ) -> IntakeResult:
+        """Store a new request, merge it into the number's open one, or replay an Idempotency-Key's answer.
+        ``daily_limit`` > 0: refuse a new request (a merge or a replay calls no one) from a number that made
+        that many in the last day."""
         now = self.clock.now()
         fingerprint = hashlib.sha256(
             json.dumps(
@@ -179,20 +226,50 @@ class Lifecycle:
                 if seen.request_fingerprint != fingerprint:
                     raise Conflict("this Idempotency-Key was used for a different request")
                 return IntakeResult(seen.status_code, seen.response)
-        if await self.on_dnc(session, data.phone):
+        # One Core look-up for both: the common case (a number never seen) then needs no ORM unit of work.
+        on_dnc, contact_id = (await session.execute(_DNC_AND_CONTACT, {"phone": data.phone})).one()
+        if contact_id is not None and daily_limit > 0:  # a number never seen has made no request
+            await self._limit_number(session, data.phone, daily_limit, now)
+        if on_dnc:
             raise ValidationFailed("this number can't be called", field="phone", code="do_not_call")
-
-        contact = await session.scalar(select(Contact).where(Contact.phone == data.phone))
-        if contact is None:
-            contact = Contact(
-                phone=data.phone,
-                first_name=data.first_name,
-                last_name=data.last_name,
-                created_at=now,
-                updated_at=now,
+        if contact_id is None:
+            result = await self._create_first_request(session, data, now)
+        else:
+            result = await self._submit_known(session, contact_id, data, now)
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyKey(
+                    key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                    status_code=result.status_code,
+                    response=result.body,
+                    created_at=now,
+                )
             )
-            session.add(contact)
             await session.flush()
+        return result
+
+    async def _limit_number(self, session: AsyncSession, phone: str, limit: int, now: datetime) -> None:
+        rows = (
+            await session.execute(_OPEN_OR_RECENT, {"phone": phone, "since": now - timedelta(days=1)})
+        ).all()
+        if any(status in OPEN_REQUEST_STATUSES for status, _ in rows):
+            return  # it will be merged into the open request: nobody is called twice
+        if len(rows) >= limit:
+            oldest = min(created for _, created in rows)
+            retry = max(1.0, (oldest + timedelta(days=1) - now).total_seconds() / self.clock.speed)
+            raise RateLimited(
+                "too many callback requests for this number today",
+                field="phone",
+                retry_after=math.ceil(retry),
+            )
+
+    async def _submit_known(
+        self, session: AsyncSession, contact_id: int, data: IntakeData, now: datetime
+    ) -> IntakeResult:
+        """A number we know: merge into its open request, or open a new one."""
+        contact = await session.get(Contact, contact_id)
+        assert contact is not None
         open_request = await session.scalar(
             select(CallbackRequest).where(
                 CallbackRequest.contact_id == contact.id, CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)
@@ -213,18 +290,114 @@ class Lifecycle:
             result = IntakeResult(200, self._intake_body(open_request, nxt, merged=True))
         else:
             result = await self._create_request(session, contact, data, now)
-        if idempotency_key is not None:
-            session.add(
-                IdempotencyKey(
-                    key=idempotency_key,
-                    request_fingerprint=fingerprint,
-                    status_code=result.status_code,
-                    response=result.body,
-                    created_at=now,
-                )
-            )
         await session.flush()
         return result
+
+    async def _create_first_request(
+        self, session: AsyncSession, data: IntakeData, now: datetime
+    ) -> IntakeResult:
+        """``_create_request`` for a number never seen, with the same rows, written as Core inserts: two
+        inserts that return ids, then one batch per table (profiled: the ORM's flushes were ~60 % of an
+        intake's CPU). Rows keep the order the ORM path writes them in."""
+        slot = first_call_at(
+            now,
+            calendar=self.calendar,
+            quiet=self.quiet,
+            lead_e164=data.phone,
+            delay_seconds=self.settings.calendar.first_call_delay,
+        )
+        return await session.run_sync(self._write_first_request, data, now, slot)
+
+    def _write_first_request(
+        self, session: Session, data: IntakeData, now: datetime, slot: Slot
+    ) -> IntakeResult:
+        # Synchronous, on the session's connection, in one greenlet (``run_sync``): each statement still waits
+        # for the driver, but without a greenlet and an ORM execute of its own around it (measured: -10-15 %).
+        conn = session.connection()
+        change = self.router.first_status(Status.PENDING)
+        contact_id = _insert_id_sync(
+            conn,
+            _CONTACTS,
+            {
+                "phone": data.phone,
+                "first_name": data.first_name,
+                "last_name": data.last_name,
+                "pipeline_stage": change.stage,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        request_id = _insert_id_sync(
+            conn,
+            _REQUESTS,
+            {
+                "contact_id": contact_id,
+                "reason": data.reason,
+                "status": "pending",
+                "source": data.source,
+                "page_url": data.page_url,
+                "ip": data.ip,
+                "user_agent": data.user_agent,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        tags, tag_note, tag_event = self.router.first_status_rows(
+            contact_id, Status.PENDING, change, now=now, request_id=request_id, reason="callback requested"
+        )
+        consent = {
+            "request_id": request_id,
+            "contact_id": contact_id,
+            "text": data.consent_text,
+            "ip": data.ip,
+            "user_agent": data.user_agent,
+            "page_url": data.page_url,
+            "source": data.source,
+            "given_at": now,
+        }
+        note = {
+            "contact_id": contact_id,
+            "request_id": request_id,
+            "kind": "system",
+            "text": f"Callback requested: {data.reason}",
+            "created_at": now,
+        }
+        created = {
+            "contact_id": contact_id,
+            "type": "request.created",
+            "data": {"request_id": request_id, "source": data.source},
+            "created_at": now,
+        }
+        attempt = {
+            "request_id": request_id,
+            "number": 1,
+            "lead_attempt": 1,
+            "final": attempt_is_final(0, self.policy),
+            "kind": "lead",
+            "status": "scheduled",
+            "due_at": slot.at,
+            "evidence": slot.evidence,
+            "created_at": now,
+            "updated_at": now,
+        }
+        conn.execute(_INSERT[_CONSENTS], [consent])
+        conn.execute(_INSERT[_NOTES], [note, tag_note])
+        if self.router.webhook_urls:  # the deliveries need the tag event's id
+            conn.execute(_INSERT[_EVENTS], [created])
+            event_id = _insert_id_sync(conn, _EVENTS, tag_event)
+            conn.execute(_INSERT_DELIVERY, self.router.delivery_rows(event_id, now=now))
+        else:
+            conn.execute(_INSERT[_EVENTS], [created, tag_event])
+        conn.execute(_INSERT[_TAGS], tags)
+        conn.execute(_INSERT[_ATTEMPTS], [attempt])
+        body = {
+            "id": request_id,
+            "contact_id": contact_id,
+            "status": "pending",
+            "merged": False,
+            "planned_at": slot.at.isoformat(),
+        }
+        return IntakeResult(201, body)
 
     async def _create_request(
         self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime
@@ -478,9 +651,14 @@ class Lifecycle:
         if contact.sms_opted_out and kind not in ANSWERS_TO_THE_CONTACT:
             status, error = "cancelled", "the contact opted out of SMS"
         try:
-            due = next_allowed_slot(
-                now, calendar=self.sms_calendar, quiet=self.quiet, lead_e164=contact.phone
-            ).at
+            # Answers to the contact's own text go out at once; everything else waits for quiet hours.
+            due = (
+                now
+                if kind in ANSWERS_TO_THE_CONTACT
+                else next_allowed_slot(
+                    now, calendar=self.sms_calendar, quiet=self.quiet, lead_e164=contact.phone
+                ).at
+            )
         except NoSlotError:
             due = now
         message = SmsOutbox(
@@ -595,3 +773,81 @@ class Lifecycle:
             contact.sms_opted_out, contact.sms_opted_out_at, contact.updated_at = False, None, now
             self._note(session, contact.id, None, "system", f"Opted in to SMS again ({via})")
             await self._event(session, contact.id, "contact.opted_in", {"via": via})
+
+    # -- by hand, from the dashboard: call now, requeue --------------------------------------------
+
+    def _slot_from_now(self, phone: str) -> Slot:
+        """Now when a dial is allowed now, else the next allowed instant (the same rules as the worker's)."""
+        now = self.clock.now()
+        allowed, evidence = is_allowed(now, calendar=self.calendar, quiet=self.quiet, lead_e164=phone)
+        if allowed:
+            return Slot(at=now, evidence=evidence)
+        try:
+            return self._slot_after(now, phone)
+        except NoSlotError as exc:
+            raise Conflict(f"no allowed time to call: {exc.message}") from None
+
+    async def call_now(self, session: AsyncSession, request_id: int, *, by: str) -> Attempt:
+        """Move an open request's next attempt to now (or the next allowed instant): one attempt, not two."""
+        now = self.clock.now()
+        request = await session.get(CallbackRequest, request_id)
+        if request is None:
+            raise NotFound("no such callback request", request_id=request_id)
+        if request.status not in OPEN_REQUEST_STATUSES:
+            raise Conflict(f"the request is {request.status}; requeue it instead", request_id=request_id)
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        if await self.on_dnc(session, contact.phone):
+            raise Conflict("this number is on the do-not-call list", request_id=request_id)
+        attempt = await self.next_scheduled(session, request.id)
+        if attempt is not None and attempt.status != "scheduled":
+            raise Conflict("a call for this request is in progress", request_id=request_id)
+        slot = self._slot_from_now(contact.phone)
+        evidence = {**slot.evidence, "by_hand": by}
+        if attempt is None:
+            attempt = await self._schedule(session, request, Slot(at=slot.at, evidence=evidence), kind="lead")
+        else:
+            attempt.due_at, attempt.evidence, attempt.updated_at = slot.at, evidence, now
+        request.updated_at = now
+        when = "now" if slot.at <= now else f"at {slot.at.isoformat()} (the next allowed time)"
+        self._note(session, contact.id, request.id, "admin", f"Call requested by {by}: {when}")
+        return attempt
+
+    async def requeue(self, session: AsyncSession, request_id: int, *, by: str) -> Attempt:
+        """Reopen an incomplete request with one more attempt at the next allowed instant (Pending again)."""
+        now = self.clock.now()
+        request = await session.get(CallbackRequest, request_id)
+        if request is None:
+            raise NotFound("no such callback request", request_id=request_id)
+        if request.status in OPEN_REQUEST_STATUSES:
+            return await self.call_now(session, request_id, by=by)
+        if request.status != "incomplete":
+            raise Conflict(f"the request is already {request.status}", request_id=request_id)
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        if await self.on_dnc(session, contact.phone):
+            raise Conflict("this number is on the do-not-call list", request_id=request_id)
+        other_open = await session.scalar(
+            select(CallbackRequest.id).where(
+                CallbackRequest.contact_id == contact.id, CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)
+            )
+        )
+        if other_open is not None:
+            raise Conflict("the contact has another open request", request_id=other_open)
+        slot = self._slot_from_now(contact.phone)
+        request.status, request.closed_at, request.close_reason = "pending", None, None
+        request.updated_at = now
+        self._note(session, contact.id, request.id, "admin", f"Requeued by {by}")
+        await self.router.set_status(
+            session, contact, Status.PENDING, now=now, request_id=request.id, reason=f"requeued by {by}"
+        )
+        return await self._schedule(
+            session, request, Slot(at=slot.at, evidence={**slot.evidence, "by_hand": by}), kind="lead"
+        )
+
+    async def add_note(self, session: AsyncSession, contact_id: int, text: str, *, by: str) -> None:
+        contact = await session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound("no such contact", contact_id=contact_id)
+        self._note(session, contact.id, None, "admin", f"{by}: {text}")
+        await self._event(session, contact.id, "note.added", {"by": by})

@@ -8,6 +8,9 @@ which that answer can turn from no to yes, so it always agrees with ``is_allowed
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -139,11 +142,16 @@ class _Lead:
     quiet: Window
 
 
-def _lead(lead_e164: str, quiet: QuietHours) -> _Lead:
-    region = region_of(lead_e164)
-    subdivision = subdivision_of(lead_e164)
-    key, window = quiet.window_for(region, subdivision)
+@functools.lru_cache(maxsize=4096)
+def _number_facts(lead_e164: str) -> tuple[str, str | None, tuple[ZoneInfo, ...]]:
+    """Region, subdivision and zones of a number: pure, and the costly part of ``_lead`` (three parses)."""
     zones = tuple(ZoneInfo(name) for name in timezones_of(lead_e164))
+    return region_of(lead_e164), subdivision_of(lead_e164), zones
+
+
+def _lead(lead_e164: str, quiet: QuietHours) -> _Lead:
+    region, subdivision, zones = _number_facts(lead_e164)
+    key, window = quiet.window_for(region, subdivision)
     return _Lead(region, subdivision, zones, key, window)
 
 
@@ -240,23 +248,44 @@ def _transitions(day: date, tz: ZoneInfo) -> list[datetime]:
     return [_transition_between(start, end, tz)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_openings(day: date, tz: ZoneInfo, starts: tuple[time, ...]) -> tuple[datetime, ...]:
+    """The UTC instants of one local day at which "allowed" can turn true: its windows' starts, its midnight
+    (the day, and so its windows, changes) and any offset change. Pure: the same days recur request after
+    request, so they are computed once (keyed on every input, bounded)."""
+    found: list[datetime] = []
+    for start in starts:
+        found += _wall_to_instants(day, start, tz)
+    found += _wall_to_instants(day, _MIDNIGHT, tz)
+    found += _transitions(day, tz)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=256)
+def _openings_between(
+    calendar: BusinessCalendar, zones: tuple[ZoneInfo, ...], quiet: Window, first: date, last: date
+) -> tuple[datetime, ...]:
+    """Every opening instant (sorted) of the local days, in the business zone and the lead's zones, that touch
+    the UTC dates ``first``..``last``: an instant's local date is within a day of its UTC date, so two days of
+    margin hold them all. Pure; the same range serves every request of a day."""
+    found: set[datetime] = set()
+    plans: list[tuple[ZoneInfo, Any]] = [(calendar.tz, calendar.windows_on)]
+    plans += [(tz, lambda _day: (quiet,)) for tz in zones]
+    for tz, windows_on in plans:
+        day, end = first - timedelta(days=2), last + timedelta(days=2)
+        while day <= end:
+            found.update(_day_openings(day, tz, tuple(w.start for w in windows_on(day))))
+            day += timedelta(days=1)
+    return tuple(sorted(found))
+
+
 def _openings(
     earliest: datetime, until: datetime, calendar: BusinessCalendar, lead: _Lead
 ) -> Iterator[datetime]:
     """Every instant in ``[earliest, until]`` at which "allowed" can turn true, in order."""
-    candidates = {earliest}
-    plans: list[tuple[ZoneInfo, Any]] = [(calendar.tz, calendar.windows_on)]
-    plans += [(tz, lambda _day: (lead.quiet,)) for tz in lead.zones]
-    for tz, windows_on in plans:
-        day = earliest.astimezone(tz).date() - timedelta(days=1)
-        last = until.astimezone(tz).date() + timedelta(days=1)
-        while day <= last:
-            for window in windows_on(day):
-                candidates.update(_wall_to_instants(day, window.start, tz))
-            candidates.update(_wall_to_instants(day, _MIDNIGHT, tz))  # the day (and its windows) changes
-            candidates.update(_transitions(day, tz))
-            day += timedelta(days=1)
-    yield from sorted(c for c in candidates if earliest <= c <= until)
+    found = _openings_between(calendar, lead.zones, lead.quiet, earliest.date(), until.date())
+    inside = found[bisect.bisect_left(found, earliest) : bisect.bisect_right(found, until)]
+    yield from sorted({earliest, *inside}) if earliest <= until else ()
 
 
 def next_allowed_slot(
@@ -273,7 +302,12 @@ def next_allowed_slot(
     earliest = earliest.astimezone(UTC)
     lead = _lead(lead_e164, quiet)
     until = earliest + timedelta(days=horizon_days)
-    for candidate in _openings(earliest, until, calendar, lead):
+    # ``earliest`` is the first candidate: when it is allowed (the usual case) no other is computed.
+    first = (earliest,) if earliest <= until else ()
+    candidates = itertools.chain(
+        first, (c for c in _openings(earliest, until, calendar, lead) if c != earliest)
+    )
+    for candidate in candidates:
         allowed, evidence = _check(candidate, calendar, lead)
         if allowed:
             evidence["requested_earliest"] = earliest.isoformat()

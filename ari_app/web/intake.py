@@ -6,14 +6,11 @@ limited per number per day, counted from the stored requests (new requests only:
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.phone import timezones_of
 from ..domain.workflow import missed_call_when_text
@@ -21,7 +18,7 @@ from ..errors import Conflict, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData, IntakeResult
 from ..services import Services
 from ..settings import Settings
-from ..store.models import OPEN_REQUEST_STATUSES, CallbackRequest, Contact, IdempotencyKey
+from . import captcha
 from .body import read_model
 from .keys import IP_LIMITER, SERVICES
 from .schemas import CallbackRequestIn, clean_line
@@ -62,45 +59,17 @@ def limit_ip(request: web.Request) -> None:
         raise RateLimited("too many requests from this address; try again later", retry_after=wait)
 
 
-async def _limit_number(session: AsyncSession, services: Services, phone: str, key: str | None) -> None:
-    limit = services.settings.limits.per_number_per_day
-    if limit <= 0:
-        return
-    if key is not None and await session.get(IdempotencyKey, key) is not None:
-        return  # a replay answers what it answered before
-    now = services.clock.now()
-    since = now - timedelta(days=1)
-    base = (
-        select(CallbackRequest)
-        .join(Contact, Contact.id == CallbackRequest.contact_id)
-        .where(Contact.phone == phone)
-    )
-    if (
-        await session.scalar(base.where(CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)).limit(1))
-        is not None
-    ):
-        return  # it will be merged into the open request: nobody is called twice
-    recent = base.where(CallbackRequest.created_at > since)
-    count = int(await session.scalar(select(func.count()).select_from(recent.subquery())) or 0)
-    if count >= limit:
-        oldest = await session.scalar(
-            recent.with_only_columns(CallbackRequest.created_at).order_by(CallbackRequest.created_at).limit(1)
-        )
-        retry = 3600.0
-        if oldest is not None:
-            retry = max(1.0, (oldest + timedelta(days=1) - now).total_seconds() / services.clock.speed)
-        raise RateLimited(
-            "too many callback requests for this number today", field="phone", retry_after=math.ceil(retry)
-        )
-
-
 async def submit(services: Services, data: IntakeData, key: str | None) -> IntakeResult:
     """Store the request (or merge, or replay) and commit before answering; then wake the worker."""
     for try_no in (1, 2):
         try:
             async with services.sessions() as session:
-                await _limit_number(session, services, data.phone, key)
-                result = await services.lifecycle.submit(session, data, idempotency_key=key)
+                result = await services.lifecycle.submit(
+                    session,
+                    data,
+                    idempotency_key=key,
+                    daily_limit=services.settings.limits.per_number_per_day,
+                )
                 await session.commit()
         except IntegrityError:
             # A concurrent request for the same number or key won the race: the second try merges/replays.
@@ -126,6 +95,7 @@ async def create_callback_request(request: web.Request) -> web.Response:
     settings = services.settings
     body = await read_model(request, CallbackRequestIn, phone_context(settings))
     key = idempotency_key(request)
+    await captcha.verify(request, captcha.header_token(request))
     data = IntakeData(
         first_name=body.first_name,
         last_name=body.last_name,
