@@ -1,0 +1,477 @@
+"""Scale-out on PostgreSQL: 2,000 callback requests through the ARI simulator, 1 worker vs 4, same run.
+
+    python bench/scale_out.py [--requests 2000] [--rate 60] [--workers 4] [--speed 20] [--admins 300]
+
+Processes, all on loopback: the ARI simulator (``python -m ari_app.simulator --speed S``: callee timings
+S times faster, so a call lasts about 1.5 s of wall time), and workers (``python -m ari_app.cli worker
+--config F``, each with its own Stasis application name), on a PostgreSQL database the bench creates on
+127.0.0.1:5432 (user postgres, trust auth) and drops at the end.
+
+Workers run production defaults except: trunk pacing lifted (``calls.max_concurrent`` 10,000,
+``calls.calls_per_second`` 0), ``--admins`` admins (each a simulator endpoint that answers and presses 1
+after the whisper) so the one-call-per-admin rule is not the bottleneck, an always-open calendar and
+quiet hours that allow every hour (the workers use the real clock), ``calendar.first_call_delay`` 0, and
+``calls.min_talk_seconds`` 0.5 (the simulator's 20 s talk lasts 1 s of wall time; the worker measures it
+in wall time, and a "short call" would only add a retry and an SMS to the same load).
+
+Requests: ``2 × --requests`` are written beforehand with ``Lifecycle.submit`` (what intake writes), due
+far in the future. A phase makes its batch arrive open loop at ``--rate`` per second: every 50 ms the
+requests whose arrival time has come get ``due_at = now`` and one ``NOTIFY callback_attempts`` (what intake
+does: commit, then wake the workers). Phase 1: one worker; phase 2: ``--workers`` workers, on the next
+batch. Measured per phase: throughput (attempts finished / seconds from the first arrival to the last
+end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /proc; ≥ 90 % of a core means
+the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
+dialled twice, or two lead legs (``cb-{attempt}-lead-…``) for one attempt. The last line holds the figures
+as key=value (goals on 2 cores: throughput_ratio ≥ 1.6, lateness_p99_ms < 500 with 4 workers, 0 double
+dials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ari_app.basic_auth import basic_auth  # noqa: E402
+from ari_app.clock import RealClock  # noqa: E402
+from ari_app.lifecycle import IntakeData, Lifecycle  # noqa: E402
+from ari_app.settings import load_settings  # noqa: E402
+from ari_app.store.engine import make_engine, make_sessionmaker  # noqa: E402
+from ari_app.store.migrate import upgrade  # noqa: E402
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+AUTH = basic_auth("callback", "callback")
+TICK_S = 0.05  # arrivals are released in 50 ms steps, one NOTIFY per step
+BUDGET_S = 255.0  # the whole run; each phase gets its share of what is left and is reported as it stands
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def number(i: int) -> str:
+    area = ("212", "646", "917", "718")[i // 10_000]
+    return f"+1{area}555{i % 10_000:04d}"
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(value)
+
+
+def write_toml(
+    path: Path, sections: dict[str, dict[str, Any]], tables: dict[str, list[dict[str, Any]]]
+) -> Path:
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml(v)}" for k, v in values.items()]
+    for name, items in tables.items():
+        for item in items:
+            lines.append(f"[[{name}]]")
+            lines += [f"{k} = {toml(v)}" for k, v in item.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def admins(count: int) -> list[dict[str, Any]]:
+    return [{"name": f"admin{i:03d}", "endpoint": f"PJSIP/admin{i:03d}"} for i in range(count)]
+
+
+def worker_sections(db_url: str, sim_url: str, app: str) -> dict[str, dict[str, Any]]:
+    return {
+        "ari": {"url": sim_url, "app": app},
+        "database": {"url": db_url},
+        "calendar": {"always_open": True, "first_call_delay": 0.0},
+        "quiethours": {"start": "00:00", "end": "00:00"},  # start == end: every hour (real clock)
+        "calls": {"max_concurrent": 10_000, "calls_per_second": 0.0, "min_talk_seconds": 0.5},
+        "sounds": {"dir": str(ROOT / "sounds")},
+    }
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Bench:
+    tmp: Path
+    db_url: str
+    http: aiohttp.ClientSession
+    sim_port: int = field(default_factory=free_port)
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    def spawn(self, name: str, args: list[str]) -> Child:
+        log = self.tmp / f"{name}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        child = Child(name, popen, log)
+        self.children.append(child)
+        return child
+
+    async def until(self, probe: Any, what: str, within: float) -> None:
+        deadline = time.monotonic() + within
+        while not await probe():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.1)
+
+    async def start_simulator(self, speed: float, admin_count: int, talk: float) -> Child:
+        scenario = write_toml(
+            self.tmp / "scenario.toml",
+            # unbridged_hangup 0: the simulator's clock runs ``speed`` times faster than the workers' timers;
+            # its default (120 s) would be 6 s of wall time, and a slow worker would lose its admin to it.
+            {"defaults": {"behaviour": "answer", "answer_after": 0.5, "talk": talk, "unbridged_hangup": 0.0}},
+            {
+                "callee": [
+                    {
+                        "match": a["endpoint"],
+                        "behaviour": "answer",
+                        "answer_after": 0.5,
+                        "dtmf": "1",
+                        "dtmf_after": "playback",
+                        "unbridged_hangup": 0.0,
+                    }
+                    for a in admins(admin_count)
+                ]
+            },
+        )
+        sim = self.spawn(
+            "simulator",
+            [
+                "-m",
+                "ari_app.simulator",
+                "--port",
+                str(self.sim_port),
+                "--scenario",
+                str(scenario),
+                "--speed",
+                str(speed),
+                "--sounds-dir",
+                str(ROOT / "sounds"),
+            ],
+        )
+
+        async def up() -> bool:
+            assert sim.popen.poll() is None, f"simulator died:\n{sim.tail()}"
+            try:
+                async with self.http.get(f"{self.sim_url}/ari/asterisk/info", headers=AUTH) as resp:
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await self.until(up, "the simulator", 30.0)
+        return sim
+
+    async def start_worker(self, app: str, admin_count: int) -> Child:
+        config = write_toml(
+            self.tmp / f"{app}.toml",
+            worker_sections(self.db_url, self.sim_url, app),
+            {"admins": admins(admin_count)},
+        )
+        return self.spawn(app, ["-m", "ari_app.cli", "worker", "--config", str(config)])
+
+    async def wait_registered(self, workers: list[Child]) -> None:
+        async def registered() -> bool:
+            for w in workers:
+                assert w.popen.poll() is None, f"{w.name} died:\n{w.tail()}"
+            async with self.http.get(f"{self.sim_url}/ari/applications", headers=AUTH) as resp:
+                names = {a.get("name") for a in await resp.json()}
+            return all(w.name in names for w in workers)
+
+        await self.until(registered, "the workers to connect", 60.0)
+
+    async def dials(self) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.sim_url}/_simulator/dials", headers=AUTH) as resp:
+            return list(await resp.json())
+
+
+async def submit_all(db_url: str, count: int, admin_count: int) -> list[int]:
+    """``count`` requests the way intake writes them, due far in the future; returns their attempt ids."""
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={
+            **worker_sections(db_url, "http://127.0.0.1:1", "bench-intake"),
+            "calendar": {"always_open": True, "first_call_delay": 30 * 86400.0},
+            "admins": admins(admin_count),
+        },
+    )
+    lifecycle = Lifecycle(settings, RealClock())
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+
+        async def one(i: int) -> None:
+            async with sessions.begin() as session:
+                await lifecycle.submit(
+                    session, IntakeData("Ada", "Lovelace", number(i), "bench", "ok", "api")
+                )
+
+        for start in range(0, count, 16):
+            await asyncio.gather(*(one(i) for i in range(start, min(count, start + 16))))
+    finally:
+        await engine.dispose()
+    conn = await asyncpg.connect(db_url.replace("+asyncpg", ""), timeout=10)
+    try:
+        rows = await conn.fetch("SELECT id FROM attempts ORDER BY id")
+    finally:
+        await conn.close(timeout=10)
+    return [int(r["id"]) for r in rows]
+
+
+@dataclass
+class Phase:
+    workers: int
+    finished: int = 0
+    total: int = 0
+    seconds: float = 0.0
+    throughput: float = 0.0
+    lateness_ms: list[float] = field(default_factory=list)
+    worker_cpu: list[float] = field(default_factory=list)  # fraction of one core, per worker
+    sim_cpu: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    unfinished: Counter[str] = field(default_factory=Counter)
+
+
+async def run_phase(
+    limit_s: float,
+    bench: Bench,
+    conn: asyncpg.Connection,
+    sim: Child,
+    ids: list[int],
+    n_workers: int,
+    args: argparse.Namespace,
+) -> Phase:
+    phase = Phase(workers=n_workers, total=len(ids))
+    workers = [await bench.start_worker(f"bench-{n_workers}w-{i}", args.admins) for i in range(n_workers)]
+    try:
+        await bench.wait_registered(workers)
+        await asyncio.sleep(1.0)  # past each worker's start-up claim round and its listener's connect
+        cpu0 = [proc_cpu(w.popen.pid) for w in workers]
+        sim0 = proc_cpu(sim.popen.pid)
+        t0 = time.monotonic()
+        first_arrival = datetime.now(UTC)
+        released = 0
+        finished_at = None
+        while True:
+            elapsed = time.monotonic() - t0
+            due = min(len(ids), int(elapsed * args.rate) + 1)
+            if due > released:
+                await conn.execute(
+                    "UPDATE attempts SET due_at = $2 WHERE id = ANY($1::int[])",
+                    ids[released:due],
+                    datetime.now(UTC),
+                )
+                await conn.execute("SELECT pg_notify('callback_attempts', '')")
+                released = due
+            if released == len(ids):
+                left = await conn.fetchval(
+                    "SELECT count(*) FROM attempts WHERE id = ANY($1::int[]) AND status <> 'done'", ids
+                )
+                if left == 0:
+                    finished_at = time.monotonic()
+                    break
+            if elapsed > limit_s:
+                break
+            await asyncio.sleep(TICK_S if released < len(ids) else 0.25)
+        wall = (finished_at or time.monotonic()) - t0
+        phase.worker_cpu = [(proc_cpu(w.popen.pid) - c) / wall for w, c in zip(workers, cpu0, strict=True)]
+        phase.sim_cpu = (proc_cpu(sim.popen.pid) - sim0) / wall
+    finally:
+        for w in workers:
+            w.stop()
+    rows = await conn.fetch(
+        "SELECT status, outcome, due_at, started_at, ended_at FROM attempts WHERE id = ANY($1::int[])", ids
+    )
+    done = [r for r in rows if r["status"] == "done"]
+    phase.finished = len(done)
+    phase.outcomes = Counter(str(r["outcome"]) for r in done)
+    phase.unfinished = Counter(str(r["status"]) for r in rows if r["status"] != "done")
+    ends = [r["ended_at"] for r in done if r["ended_at"] is not None]
+    if ends:
+        phase.seconds = (max(ends) - first_arrival).total_seconds()
+        phase.throughput = phase.finished / phase.seconds
+    phase.lateness_ms = [
+        (r["started_at"] - r["due_at"]).total_seconds() * 1000 for r in rows if r["started_at"] is not None
+    ]
+    return phase
+
+
+def describe(p: Phase) -> str:
+    cpu = ", ".join(f"{c * 100:.0f} %" for c in p.worker_cpu)
+    return (
+        f"{p.workers} worker(s): {p.finished}/{p.total} attempts finished in {p.seconds:.1f} s = "
+        f"{p.throughput:.1f}/s; lateness p50 {percentile(p.lateness_ms, 0.5):.0f} ms, "
+        f"p99 {percentile(p.lateness_ms, 0.99):.0f} ms, "
+        f"max {max(p.lateness_ms, default=float('nan')):.0f} ms; "
+        f"worker CPU {cpu} of a core; simulator {p.sim_cpu * 100:.0f} %; outcomes {dict(p.outcomes)}"
+        + (f"; unfinished {dict(p.unfinished)}" if p.unfinished else "")
+    )
+
+
+def double_dials(dials: list[dict[str, Any]]) -> tuple[int, int]:
+    by_channel = Counter(str(d.get("channel_id")) for d in dials if d.get("channel_id"))
+    lead_legs: Counter[str] = Counter()
+    for channel_id in by_channel:
+        parts = channel_id.split("-")
+        if len(parts) >= 3 and parts[0] == "cb" and parts[2] == "lead":
+            lead_legs[parts[1]] += 1
+    return sum(1 for n in by_channel.values() if n > 1), sum(1 for n in lead_legs.values() if n > 1)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="per phase")
+    parser.add_argument("--rate", type=float, default=25.0, help="arrivals per second (open loop)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--speed", type=float, default=20.0, help="simulator speed")
+    parser.add_argument("--talk", type=float, default=20.0, help="lead talk, simulator seconds")
+    parser.add_argument("--admins", type=int, default=300)
+    parser.add_argument("--logs", help="keep the children's logs and configs in this directory")
+    args = parser.parse_args()
+
+    began = time.monotonic()
+    # SIGTERM (e.g. from `timeout`) cancels the run, so the children are stopped and the database dropped.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    name = f"cb_bench_scale_{secrets.token_hex(4)}"
+    db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close(timeout=10)
+    bench: Bench | None = None
+    try:
+        await upgrade(db_url)
+        t = time.monotonic()
+        ids = await submit_all(db_url, 2 * args.requests, args.admins)
+        print(f"{len(ids)} requests submitted with Lifecycle.submit in {time.monotonic() - t:.1f} s")
+        with tempfile.TemporaryDirectory(prefix="cb-scale-") as tmp:
+            logs = Path(args.logs) if args.logs else Path(tmp)
+            logs.mkdir(parents=True, exist_ok=True)
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                bench = Bench(logs, db_url, http)
+                conn = await asyncpg.connect(db_url.replace("+asyncpg", ""), timeout=10)
+                try:
+                    sim = await bench.start_simulator(args.speed, args.admins, args.talk)
+                    left = BUDGET_S - (time.monotonic() - began) - 40  # stops, results, the drop
+                    one = await run_phase(left / 2, bench, conn, sim, ids[: args.requests], 1, args)
+                    print(describe(one))
+                    # What phase 1 left unfinished must not hold admins or trunk room in phase 2.
+                    dials = await bench.dials()
+                    await conn.execute(
+                        "UPDATE attempts SET status = 'cancelled', lease_owner = NULL "
+                        "WHERE id = ANY($1::int[]) AND status <> 'done'",
+                        ids[: args.requests],
+                    )
+                    async with http.post(f"{bench.sim_url}/_simulator/reset", headers=AUTH) as resp:
+                        assert resp.status in (200, 204), await resp.text()
+                    left = BUDGET_S - (time.monotonic() - began) - 25
+                    many = await run_phase(left, bench, conn, sim, ids[args.requests :], args.workers, args)
+                    print(describe(many))
+                    dials += await bench.dials()
+                finally:
+                    await conn.close(timeout=10)
+                    for child in bench.children:
+                        child.stop()
+    finally:
+        if bench is not None:
+            for child in bench.children:
+                with contextlib.suppress(Exception):
+                    child.stop()
+        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close(timeout=10)
+
+    channel_twice, lead_twice = double_dials(dials)
+    ratio = many.throughput / one.throughput if one.throughput else float("nan")
+    p99 = percentile(many.lateness_ms, 0.99)
+    solo_cpu = one.worker_cpu[0]
+    print(
+        f"dials recorded {len(dials)}; channel ids dialled twice {channel_twice}; attempts with two lead "
+        f"legs {lead_twice}; single worker CPU {solo_cpu * 100:.0f} % of a core "
+        f"({'saturated' if solo_cpu >= 0.9 else 'NOT saturated'}); median worker CPU with "
+        f"{args.workers}: {statistics.median(many.worker_cpu) * 100:.0f} %"
+    )
+    print(
+        f"throughput_ratio={ratio:.2f} lateness_p99_ms={p99:.0f} double_dials={channel_twice + lead_twice} "
+        f"throughput_1={one.throughput:.1f} throughput_{args.workers}={many.throughput:.1f} "
+        f"lateness_p99_ms_1={percentile(one.lateness_ms, 0.99):.0f} solo_cpu_pct={solo_cpu * 100:.0f} "
+        f"rate={args.rate:g} ok={ratio >= 1.6 and p99 < 500 and channel_twice + lead_twice == 0}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
