@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -23,13 +23,17 @@ from .ari.client import AriClient
 from .ari.connection import EventConnection
 from .ari.dispatch import EventRouter
 from .audio.manifest import load_manifest
+from .audio.media import sound_uri
 from .calls.attempt import AttemptResult, CallRunner
 from .calls.media import MediaCatalog
 from .clock import Clock
 from .leg_journal import StoreJournal
 from .lifecycle import Lifecycle
+from .logs import protect_settings
+from .metrics import Metrics
 from .scheduler.recovery import Recovery
 from .scheduler.sms_sender import SmsSender
+from .scheduler.wakeups import WakeupListener, WakeupNotifier, listen_dsn
 from .scheduler.webhooks import WebhookSender
 from .scheduler.worker import Worker
 from .services import Services
@@ -41,11 +45,33 @@ from .store.migrate import upgrade
 log = logging.getLogger(__name__)
 
 
-def media_catalog(settings: Settings) -> MediaCatalog:
-    """Prompt URIs and lengths from the sounds manifest (copy delivery: ``sound:PREFIX/NAME``)."""
+def media_catalog(settings: Settings, clock: Clock) -> MediaCatalog:
+    """Prompt URIs and lengths from the sounds manifest. ``calls.sounds``: "copy" plays
+    ``sound:PREFIX/NAME`` from Asterisk's own sounds directory; "http" plays URLs we sign and serve."""
     manifest = load_manifest(Path(settings.sounds.dir))
-    durations = {name: entry.duration for name, entry in manifest.items()}
-    return MediaCatalog.copied(settings.calls.sounds_prefix, durations)
+    lengths = {n: e.duration for n, e in manifest.items()}
+    if settings.calls.sounds == "http":
+        secret = settings.sounds.url_secret.get_secret_value().encode()
+        public = _public_url(settings)
+
+        def uri_for(name: str) -> str:
+            # Signed with the app clock: the /media route verifies with the same clock.
+            return sound_uri(name, mode="http", public_url=public, secret=secret, now=clock.now())
+    else:
+        prefix = settings.calls.sounds_prefix
+
+        def uri_for(name: str) -> str:
+            return sound_uri(name, mode="copy", prefix=prefix)
+
+    uri_for("voicemail-drop")  # a bad prefix, URL or secret fails here, at start, with the key's name
+    catalog = MediaCatalog(lengths, uri_for)
+    if catalog.missing():
+        log.warning(
+            "prompts not in %s/manifest.json: %s (lengths unknown; see `callback sounds import`)",
+            settings.sounds.dir,
+            ", ".join(catalog.missing()),
+        )
+    return catalog
 
 
 class Runtime:
@@ -58,6 +84,7 @@ class Runtime:
         run_web: bool = True,
         sms_gateway: SmsGateway | None = None,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
+        poll_interval: float = 0.5,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -65,6 +92,9 @@ class Runtime:
         self.run_web = run_web
         self._gateway_override = sms_gateway
         self.on_outcome = on_outcome
+        self.poll_interval = poll_interval  # seconds between claim rounds; wake-ups only shorten it
+        self.wakeups: WakeupListener | None = None
+        self.metrics = Metrics()  # served on /metrics; fed by the worker, the web app and the database
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,6 +102,7 @@ class Runtime:
         self.events: EventConnection | None = None
         self.web_url: str | None = None
         self.services: Services | None = None
+        self.crashed: str | None = None  # the name of a background loop that died, if one did
 
     async def __aenter__(self) -> Self:
         try:
@@ -88,6 +119,7 @@ class Runtime:
 
     async def _start(self) -> None:
         s = self.settings
+        protect_settings(s)  # the configured secrets never reach a log line
         await upgrade(s.database.url)
         engine = make_engine(s.database.url)
         self._stack.push_async_callback(engine.dispose)
@@ -117,7 +149,7 @@ class Runtime:
                 journal=StoreJournal(sessions, self.clock),
                 clock=self.clock,
                 settings=s,
-                media=media_catalog(s),
+                media=media_catalog(s, self.clock),
                 app=s.ari.app,
             )
             events = await self._stack.enter_async_context(
@@ -131,7 +163,14 @@ class Runtime:
                     log_file=s.ari.log_file,
                 )
             )
-            recovery = Recovery(sessions=sessions, ari=ari, lifecycle=lifecycle, clock=self.clock)
+            recovery = Recovery(
+                sessions=sessions,
+                ari=ari,
+                lifecycle=lifecycle,
+                clock=self.clock,
+                app=s.ari.app,
+                worker_id=s.ari.app,
+            )
             worker = Worker(
                 settings=s,
                 clock=self.clock,
@@ -141,10 +180,18 @@ class Runtime:
                 recovery=recovery,
                 worker_id=s.ari.app,
                 server=s.ari.url,
-                on_outcome=self.on_outcome,
+                on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
+                poll_interval=self.poll_interval,
             )
         self.worker, self.events = worker, events
+        if worker is not None and events is not None:
+            live_worker, live_events = worker, events
+            self.metrics.watch_worker(
+                active_calls=lambda: live_worker.active,
+                ari_connected=lambda: live_events.connected,
+                ari_reconnects=lambda: live_events.stats.reconnects,
+            )
 
         async def readiness() -> dict[str, bool]:
             return {"database": await _db_ok(engine), **({"ari": events.connected} if events else {})}
@@ -155,8 +202,9 @@ class Runtime:
             sessions=sessions,
             lifecycle=lifecycle,
             sms_gateway=gateway,
-            wake=worker.wake if worker is not None else (lambda: None),
+            wake=self._wake_workers(engine, worker),
             readiness=readiness,
+            extra={"metrics": self.metrics},
         )
         self.services = services
         sms = SmsSender(
@@ -183,13 +231,45 @@ class Runtime:
             self.web_url = f"http://{s.web.host}:{s.web.port}"
         if worker is not None:
             self._spawn(worker.run(), "worker")
+            dsn = listen_dsn(s.database.url)
+            if dsn is not None:  # PostgreSQL: other processes' intake wakes this worker
+                self.wakeups = WakeupListener(dsn, worker.wake)
+                self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
         self._spawn(hooks.run(self._stop), "webhooks")
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
-        task.add_done_callback(_log_crash)
+    def _wake_workers(self, engine: AsyncEngine, worker: Worker | None) -> Callable[[], None]:
+        """What ``Services.wake`` does: wake our own worker; on PostgreSQL also NOTIFY every other one."""
+        local = worker.wake if worker is not None else (lambda: None)
+        if listen_dsn(self.settings.database.url) is None:
+            return local
+        notifier = WakeupNotifier(engine)
+        self._stack.push_async_callback(notifier.close)
+
+        def wake() -> None:
+            local()
+            notifier.notify()
+
+        return wake
+
+    def _outcome(self, attempt_id: int, result: AttemptResult) -> None:
+        self.metrics.attempt_finished(attempt_id, result)
+        if self.on_outcome is not None:
+            self.on_outcome(attempt_id, result)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._on_task_done)
         self._tasks.append(task)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies leaves a process that looks alive but does nothing: stop the whole runtime, so
+        ``serve``/``worker`` exit non-zero and the supervisor (systemd, compose) starts a fresh one."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("%s stopped: %r; stopping the service", task.get_name(), task.exception())
+        self.crashed = task.get_name()
+        self.stop()
 
     async def wait_stopped(self) -> None:
         await self._stop.wait()
@@ -211,7 +291,7 @@ class Runtime:
 
 
 def _dlr_url(s: Settings) -> str | None:
-    hooks = {"kannel": "/hooks/kannel/dlr", "twilio": "/hooks/twilio/status"}
+    hooks = {"kannel": "/hooks/kannel/dlr", "twilio": "/hooks/twilio/status", "webhook": "/hooks/webhook/dlr"}
     return _public_url(s) + hooks[s.sms.gateway] if s.sms.gateway in hooks else None
 
 
@@ -226,8 +306,3 @@ async def _db_ok(engine: AsyncEngine) -> bool:
         return True
     except Exception:  # any failure means "not ready"; /readyz reports it, it never raises
         return False
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s stopped: %r", task.get_name(), task.exception())

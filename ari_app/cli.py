@@ -5,24 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any
 
 from .errors import CallbackError
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    # Third-party chatter stays at warnings unless asked for.
-    for name in ("aiohttp.access", "websockets", "sqlalchemy", "alembic"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+from .logs import configure_logging
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -46,9 +35,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo, run_stories
 
     if args.once:
-        return _run(run_stories(config=args.config, speed=args.speed, db=args.db, verbose=args.verbose))
+        return _run(run_stories(config=args.config, speed=args.speed, db=args.db, ari_log=args.ari_log))
     return _run(
-        run_demo(config=args.config, speed=args.speed, scenario=args.scenario, port=args.port, db=args.db)
+        run_demo(
+            config=args.config,
+            speed=args.speed,
+            scenario=args.scenario,
+            port=args.port,
+            db=args.db,
+            ari_log=args.ari_log,
+        )
     )
 
 
@@ -89,6 +85,12 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callback", description="Request-a-callback for Asterisk (B-006).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text or one JSON object each",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="everything embedded: SQLite, the ARI simulator, console SMS, web")
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="web port (default 8080)")
     demo.add_argument("--db", default=None, help="SQLite file (default ./callback.db)")
     demo.add_argument("--once", action="store_true", help="run the standard stories, check them, exit")
+    demo.add_argument("--ari-log", help="append every ARI event received, one JSON line each")
     demo.set_defaults(func=_cmd_demo)
 
     serve = sub.add_parser("serve", help="web and one worker against a real Asterisk")
@@ -128,15 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_db_upgrade)
 
     from .audio.cli import register as register_sounds
+    from .check import register as register_check
+    from .config_cli import register as register_config
+    from .dnc_cli import register as register_dnc
+    from .web.users_cli import register as register_users
 
     register_sounds(sub)
+    register_users(sub)
+    register_dnc(sub)
+    register_config(sub)
+    register_check(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    configure_logging(args.log_format, verbose=args.verbose)
     try:
         return int(args.func(args))
     except CallbackError as exc:

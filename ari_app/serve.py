@@ -24,4 +24,7 @@ async def serve(*, config: str | None, run_worker: bool, run_web: bool, ari_log:
             await runtime.wait_stopped()
         except asyncio.CancelledError:
             log.info("stopping: no new calls; live calls may finish")
+    if runtime.crashed is not None:
+        log.error("exiting: %s stopped unexpectedly", runtime.crashed)
+        return 1
     return 0

@@ -68,6 +68,7 @@ class BusinessSettings(_Section):
         "I agree to receive a phone call and text messages about my request at the number above. "
         "Reply STOP to opt out."
     )
+    privacy_url: str = ""  # linked next to the consent text on the form; empty: no link
 
 
 class WindowSettings(_Section):
@@ -119,6 +120,8 @@ class CallsSettings(_Section):
     greeting_timeout: float = 60.0  # give up waiting for the beep after this
     admin_selection: Literal["round_robin", "priority"] = "round_robin"
     max_concurrent: int = 20
+    lease_seconds: float = 120.0  # a claim's lease; a dead worker's calls are taken over after this
+    lease_wall_floor: float = 30.0  # never shorter than this in wall time, however fast the clock runs
     calls_per_second: float = 5.0
     sounds: Literal["copy", "http"] = "copy"
     sounds_prefix: str = "callback"  # sound:callback/NAME when copied into Asterisk's sounds dir

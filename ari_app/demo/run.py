@@ -36,9 +36,17 @@ CLOSED = ("completed", "incomplete", "cancelled")
 
 
 def _demo_settings(
-    config: str | None, *, ari_url: str, port: int, db: str | None, extra: dict[str, Any] | None = None
+    config: str | None,
+    *,
+    ari_url: str,
+    port: int,
+    db: str | None,
+    ari_log: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Settings:
     overrides: dict[str, Any] = {"ari": {"url": ari_url}, "web": {"port": port}}
+    if ari_log:
+        overrides["ari"]["log_file"] = ari_log
     if db:
         overrides["database"] = {"url": f"sqlite+aiosqlite:///{db}"}
     if extra:
@@ -47,14 +55,20 @@ def _demo_settings(
 
 
 async def run_demo(
-    *, config: str | None, speed: float | None, scenario: str | None, port: int, db: str | None
+    *,
+    config: str | None,
+    speed: float | None,
+    scenario: str | None,
+    port: int,
+    db: str | None,
+    ari_log: str | None = None,
 ) -> int:
     speed = speed or 1.0
     sim_scenario = Scenario.from_toml(scenario) if scenario else None
     async with SimulatorServer(
         port=0, scenario=sim_scenario, speed=speed, sounds_durations=_durations(config)
     ) as sim:
-        settings = _demo_settings(config, ari_url=sim.base_url, port=port, db=db)
+        settings = _demo_settings(config, ari_url=sim.base_url, port=port, db=db, ari_log=ari_log)
         clock = VirtualClock(speed=speed)
         async with Runtime(settings, clock) as runtime:
             print(f"callback demo: open {runtime.web_url}/ and request a callback.", flush=True)
@@ -99,7 +113,7 @@ def _scenario_for(story: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_stories(
-    *, config: str | None, speed: float | None, db: str | None, verbose: bool = False
+    *, config: str | None, speed: float | None, db: str | None, ari_log: str | None = None
 ) -> int:
     data = load_stories()
     speed = speed or float(data.get("speed", 60))
@@ -114,7 +128,9 @@ async def run_stories(
     )
     results: list[StoryResult] = []
     async with SimulatorServer(port=0, speed=speed, sounds_durations=_durations(config)) as sim:
-        settings = _demo_settings(config, ari_url=sim.base_url, port=0, db=str(db_path), extra=extra)
+        settings = _demo_settings(
+            config, ari_url=sim.base_url, port=0, db=str(db_path), ari_log=ari_log, extra=extra
+        )
         settings.web.port = _free_port()
         clock = VirtualClock(start=start, speed=speed)
         auth = basic_auth(settings.ari.user, settings.ari.password.get_secret_value())

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ..store.models import REQUEST_STATUSES
+from . import dnc_api
 from .keys import SERVICES
 from .schemas import CallbackRequestIn, CloseIn
 
@@ -175,6 +176,9 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+SCHEMAS.update(dnc_api.OPENAPI_SCHEMAS)
+
+
 def _json(schema: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
@@ -270,6 +274,63 @@ def build_openapi(server_url: str = "") -> dict[str, Any]:
                 "Opt a contact out of SMS (and cancel open callbacks unless configured otherwise)",
                 {"200": _json("Contact", "opted out"), **_errors(404)},
                 parameters=[_ID],
+            )
+        },
+        "/api/v1/contacts.csv": {
+            "get": _operation(
+                "Every contact as CSV; cells that a spreadsheet would run as a formula start with '",
+                {
+                    "200": {
+                        "description": "CSV with a header line",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(),
+                },
+            )
+        },
+        "/api/v1/dnc": {
+            "get": _operation(
+                "The do-not-call list, newest first",
+                {"200": _json("DncList", "a page of entries"), **_errors(422)},
+                parameters=[
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+            ),
+            "post": _operation(
+                "Put a number on the do-not-call list (checked before every call and SMS)",
+                {
+                    "201": _json("DncEntry", "listed"),
+                    "200": _json("DncEntry", "was listed already"),
+                    **_errors(*_BODY_ERRORS),
+                },
+                requestBody=_body("DncIn"),
+            ),
+        },
+        "/api/v1/dnc/{phone}": {
+            "delete": _operation(
+                "Take a number off the do-not-call list",
+                {"204": {"description": "removed"}, **_errors(404, 422)},
+                parameters=[
+                    {
+                        "name": "phone",
+                        "in": "path",
+                        "required": True,
+                        "description": "E.164, the + as %2B or as is",
+                        "schema": {"type": "string", "pattern": "^\\+?[0-9]{1,20}$"},
+                    }
+                ],
+            )
+        },
+        "/api/v1/dnc/import": {
+            "post": _operation(
+                "Import numbers from CSV (phone[,reason], optional header); each bad row is reported",
+                {"200": _json("DncImportReport", "what was added"), **_errors(413, 415, 422)},
+                requestBody={"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
             )
         },
         "/healthz": {
