@@ -29,7 +29,7 @@ from .gateway import (
     SmsTemporaryError,
     TokenBucket,
 )
-from .provider_http import ProviderHttp
+from .provider_http import ProviderHttp, is_permanent
 from .templates import is_gsm7
 
 # Characters that survive a URL unencoded and contain no Kannel escape.
@@ -137,7 +137,7 @@ def _read_sendsms_answer(status: int, text: str) -> SendResult:
     if 200 <= status < 300:
         # "0: Accepted for delivery" (to bearerbox), "3: Queued for later delivery", or "Sent."
         return SendResult(provider_message_id=None, status="sent" if reason.startswith("Sent") else "queued")
-    if 400 <= status < 500 and status not in (408, 429):
+    if is_permanent(status):
         # Bad credentials ("Authorization failed for sendsms"), a missing or refused number, …
         raise SmsPermanentError(f"Kannel refused the message: {reason}", http_status=status)
     raise SmsTemporaryError(f"Kannel could not take the message: {reason}", http_status=status)

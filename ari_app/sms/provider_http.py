@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,3 +59,21 @@ class ProviderHttp:
         if self._owned and self._session is not None:
             await self._session.close()
         self._session = None
+
+
+# 4xx answers that mean "not now" rather than "never": request timeout, too early, too many requests.
+RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+def is_permanent(status: int) -> bool:
+    """A provider's answer that no retry will change (the rest of 4xx); 5xx and the above are temporary."""
+    return 400 <= status < 500 and status not in RETRYABLE_4XX
+
+
+def json_object(text: str) -> dict[str, object]:
+    """A provider's JSON answer as a dict; anything else (HTML error pages, lists, garbage) as empty."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

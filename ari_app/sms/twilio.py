@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -29,7 +28,7 @@ from .gateway import (
     SmsTemporaryError,
     TokenBucket,
 )
-from .provider_http import ProviderHttp
+from .provider_http import ProviderHttp, is_permanent, json_object
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Twilio error codes worth a name; the lead may treat an unsubscribed recipient as an opt-out.
@@ -135,7 +134,7 @@ class TwilioGateway:
             form["StatusCallback"] = status_callback_url(dlr_url, idempotency_key)
         await self._bucket.acquire()
         answer = await self._http.request("POST", self.messages_url, data=form, headers=self._headers)
-        payload = _json(answer.text)
+        payload = json_object(answer.text)
         if 200 <= answer.status < 300:
             sid = payload.get("sid")
             return SendResult(
@@ -145,17 +144,9 @@ class TwilioGateway:
         code = payload.get("code")
         message = str(payload.get("message") or answer.text.strip() or f"HTTP {answer.status}")[:300]
         reason = f"Twilio {code}: {message}" if code else f"Twilio: {message}"
-        if 400 <= answer.status < 500 and answer.status not in (408, 429):
+        if is_permanent(answer.status):
             raise SmsPermanentError(reason, http_status=answer.status, provider_code=code)
         raise SmsTemporaryError(reason, http_status=answer.status, provider_code=code)
 
     async def close(self) -> None:
         await self._http.close()
-
-
-def _json(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

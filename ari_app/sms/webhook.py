@@ -27,7 +27,7 @@ from .gateway import (
     SmsTemporaryError,
     TokenBucket,
 )
-from .provider_http import ProviderHttp
+from .provider_http import ProviderHttp, is_permanent, json_object
 
 SIGNATURE_HEADER = "X-Callback-Signature"
 # How old a signed request may be (wall time) before it is a replay.
@@ -136,7 +136,7 @@ class WebhookGateway:
         }
         await self._bucket.acquire()
         answer = await self._http.request("POST", self.url, data=payload, headers=headers)
-        data = _json(answer.text)
+        data = json_object(answer.text)
         if 200 <= answer.status < 300:
             provider_id = data.get("id")
             return SendResult(
@@ -145,17 +145,9 @@ class WebhookGateway:
             )
         reason = str(data.get("error") or data.get("message") or answer.text.strip() or "")[:300]
         reason = f"webhook gateway answered {answer.status}" + (f": {reason}" if reason else "")
-        if 400 <= answer.status < 500 and answer.status not in (408, 425, 429):
+        if is_permanent(answer.status):
             raise SmsPermanentError(reason, http_status=answer.status)
         raise SmsTemporaryError(reason, http_status=answer.status)
 
     async def close(self) -> None:
         await self._http.close()
-
-
-def _json(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
