@@ -28,6 +28,7 @@ from ..ari.events import (
     ChannelDtmfReceived,
     ChannelEnteredBridge,
     ChannelHangupRequest,
+    ChannelLeftBridge,
     ChannelStateChange,
     ChannelTalkingFinished,
     ChannelTalkingStarted,
@@ -56,6 +57,14 @@ _RING_MARGIN = 10.0
 _MAX_TALK_SECONDS = 4 * 3600.0
 # Business seconds to wait, at the end of an attempt, for the legs we hung up to be reported destroyed.
 _SETTLE_SECONDS = 5.0
+
+
+def _pbx_time(stamp: str) -> datetime | None:
+    """An ARI event timestamp ("2026-11-26T06:59:04.681+0000"), or None when absent or unreadable."""
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except (TypeError, ValueError):
+        return None
 
 
 class LegJournal(Protocol):
@@ -103,6 +112,10 @@ class LegState:
     dial_status: str | None = None
     hangup_requested: bool = False
     bridged_at: datetime | None = None
+    # The PBX's own timestamps (event "timestamp"): talk time is measured on its clock, so a busy worker
+    # that reads events late doesn't shorten a conversation.
+    pbx_bridged: datetime | None = None
+    pbx_left: datetime | None = None
     amd: tuple[str, str] | None = None
     digits: list[str] = field(default_factory=list)
     talking: bool | None = None  # None: no talk-detect event yet
@@ -225,7 +238,9 @@ class AttemptCall:
         elif isinstance(ev, ChannelHangupRequest):
             if not ev.soft:
                 leg.hangup_requested = True
+                leg.pbx_left = leg.pbx_left or _pbx_time(ev.timestamp)
         elif isinstance(ev, ChannelDestroyed):
+            leg.pbx_left = leg.pbx_left or _pbx_time(ev.timestamp)
             leg.destroyed = True
             leg.gone_at = self._now()
             leg.cause = ev.cause
@@ -233,7 +248,10 @@ class AttemptCall:
             fields.update(state="ended", cause=ev.cause, cause_txt=ev.cause_txt, ended_at=leg.gone_at)
         elif isinstance(ev, ChannelDtmfReceived):
             leg.digits.append(ev.digit)
+        elif isinstance(ev, ChannelLeftBridge):
+            leg.pbx_left = leg.pbx_left or _pbx_time(ev.timestamp)
         elif isinstance(ev, ChannelEnteredBridge):
+            leg.pbx_bridged = leg.pbx_bridged or _pbx_time(ev.timestamp)
             if leg.bridged_at is None:
                 leg.bridged_at = self._now()
                 fields.update(state="bridged", bridged_at=leg.bridged_at)
@@ -560,8 +578,7 @@ class AttemptCall:
         who = await self._until(over, _MAX_TALK_SECONDS)
         if who == "drop":
             return await self._admin_drop()
-        ended_at = lead.gone_at or admin.gone_at or self._now()
-        talk = max(0.0, (ended_at - bridged_at).total_seconds())
+        talk = self._talk_seconds(lead, admin, bridged_at)
         outcome = self._classify_lead(lead, talk=talk)
         who_text = {"lead": "lead hung up", "admin": "admin hung up", None: "talk time limit"}[who]
         return AttemptResult(outcome, f"talked {talk:.0f} s; {who_text}", talk_seconds=talk)
@@ -659,6 +676,15 @@ class AttemptCall:
             final_attempt=self.plan.final,
         )
         return classify_lead(facts, min_talk_seconds=self.calls.min_talk_seconds)
+
+    def _talk_seconds(self, lead: LegState, admin: LegState, bridged_at: datetime) -> float:
+        """From the lead entering the bridge to the first leg leaving it, on the PBX's clock when it said
+        both (our clock only as a fallback: events read late would shorten the talk)."""
+        ends = [t for t in (lead.pbx_left, admin.pbx_left) if t is not None]
+        if lead.pbx_bridged is not None and ends:
+            return max(0.0, (min(ends) - lead.pbx_bridged).total_seconds())
+        ended_at = lead.gone_at or admin.gone_at or self._now()
+        return max(0.0, (ended_at - bridged_at).total_seconds())
 
     @staticmethod
     def _describe(leg: LegState) -> str:
