@@ -131,6 +131,8 @@ class PlaybackState:
     id: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    pbx_started: datetime | None = None
+    pbx_finished: datetime | None = None
     state: str | None = None
 
 
@@ -206,8 +208,10 @@ class AttemptCall:
         for pb in self._playback_of(ev):
             if isinstance(ev, PlaybackStarted):
                 pb.started_at = pb.started_at or self._now()
+                pb.pbx_started = pb.pbx_started or _pbx_time(ev.timestamp)
             elif isinstance(ev, PlaybackFinished):
                 pb.finished_at = self._now()
+                pb.pbx_finished = _pbx_time(ev.timestamp)
                 pb.state = ev.playback.state
         channel = getattr(ev, "peer", None) if isinstance(ev, Dial) else getattr(ev, "channel", None)
         leg = self.legs.get(channel.id) if channel is not None else None
@@ -623,9 +627,14 @@ class AttemptCall:
         finished = pb.finished_at
         if started is None or finished is None:
             return 0.0, False
-        played = (finished - started).total_seconds()
+        # On the PBX's clock when it gave both timestamps: events read late must not shorten the drop.
+        if pb.pbx_started is not None and pb.pbx_finished is not None:
+            played = (pb.pbx_finished - pb.pbx_started).total_seconds()
+            hung_up_first = lead.pbx_left is not None and lead.pbx_left < pb.pbx_finished
+        else:
+            played = (finished - started).total_seconds()
+            hung_up_first = lead.gone_at is not None and lead.gone_at < finished
         # PlaybackFinished says "done" for a stopped playback too: judge by the time played, before hang-up.
-        hung_up_first = lead.gone_at is not None and lead.gone_at < finished
         # Without the file's length (not in our manifest) "done" before any hang-up is all we can go by.
         long_enough = length is None or played >= 0.9 * length
         whole = pb.state == "done" and not hung_up_first and long_enough
