@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import re
@@ -36,6 +35,7 @@ from .ari.errors import AriError, AriNotFound, AriUnauthorized, AriUnreachable
 from .audio.manifest import load_manifest
 from .audio.media import sound_uri
 from .audio.prompts import PROMPTS
+from .basic_auth import basic_auth
 from .errors import CallbackError, ConfigError
 from .settings import ENV_PREFIX, Settings, load_settings
 from .sms.templates import MessageKind, encoding_info, is_gsm7, render
@@ -529,8 +529,7 @@ async def check_sms(s: Settings, limit: float) -> CheckResult:
         request["params"] = {"username": sms.user, "password": sms.password.get_secret_value()}
     elif sms.gateway == "twilio":
         url = f"{url.rstrip('/')}/2010-04-01/Accounts/{sms.user}.json"
-        token = base64.b64encode(f"{sms.user}:{sms.password.get_secret_value()}".encode()).decode("ascii")
-        request["headers"] = {"Authorization": f"Basic {token}"}
+        request["headers"] = basic_auth(sms.user, sms.password.get_secret_value())
     where = urlsplit(url)._replace(query="").geturl()
     try:
         async with (

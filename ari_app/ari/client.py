@@ -24,7 +24,6 @@ bridge, stop playback, unsubscribe) may be re-sent once: idempotent in effect, t
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import random
@@ -36,6 +35,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from ..basic_auth import basic_auth
 from .errors import (
     AriError,
     AriOutcomeUnknown,
@@ -105,9 +105,7 @@ class AriClient:
         read_retries: int = 2,
     ) -> None:
         self._api = base_url.rstrip("/") + "/ari"
-        # Built by hand: aiohttp.BasicAuth is deprecated from 3.13 on. Never logged.
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {token}"}
+        self._headers = basic_auth(user, password)  # never logged
         self._timeout = timeout
         self._max_connections = max_connections
         self._read_retries = max(0, read_retries)

@@ -257,6 +257,15 @@ class FaultStack:
         channels = await self.sim_get("channels")
         return next((c for c in channels if c.get("id") == channel_id), None)
 
+    async def wait_bridged(self, attempt: int, within: float = 30.0) -> None:
+        """Until the attempt's lead leg sits in a bridge with the admin (the simulator's view)."""
+
+        async def bridged() -> bool:
+            lead = await self.channel(f"cb-{attempt}-lead-1")
+            return lead is not None and lead.get("bridge_id") is not None
+
+        await wait_for(bridged, "admin and lead to be bridged", within=within)
+
     async def lead_dials(self) -> dict[int, int]:
         """Lead dials per attempt id, from the simulator's record (channel id ``cb-{attempt}-lead-…``)."""
         dials = self.dials_seen + await self.sim_get("dials")

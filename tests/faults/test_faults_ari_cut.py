@@ -54,11 +54,7 @@ async def test_ari_socket_cut_while_bridged_ends_the_call_after_reconnecting(
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    async def bridged() -> bool:
-        lead = await faults.channel(f"cb-{attempt}-lead-1")
-        return lead is not None and lead.get("bridge_id") is not None
-
-    await wait_for(bridged, "admin and lead to be bridged")
+    await faults.wait_bridged(attempt)
     await proxy.cut()
     later_id = await faults.submit(LATER_LEAD)  # queued while the worker can't reach the PBX
 
@@ -96,11 +92,7 @@ async def test_pbx_restart_while_bridged_ends_the_attempt_and_the_lead_is_not_di
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    async def bridged() -> bool:
-        lead = await faults.channel(f"cb-{attempt}-lead-1")
-        return lead is not None and lead.get("bridge_id") is not None
-
-    await wait_for(bridged, "admin and lead to be bridged")
+    await faults.wait_bridged(attempt)
     await faults.restart_simulator()  # every channel is gone, the worker's socket with them
 
     # The worker learns from the restarted PBX that its channels are gone: the call was bridged, so it

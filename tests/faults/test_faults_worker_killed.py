@@ -54,11 +54,7 @@ async def test_worker_killed_while_bridged_is_taken_over_by_another_worker(fault
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    async def bridged() -> bool:
-        lead = await faults.channel(f"cb-{attempt}-lead-1")
-        return lead is not None and lead.get("bridge_id") is not None
-
-    await wait_for(bridged, "admin and lead to be bridged")
+    await faults.wait_bridged(attempt)
     worker.kill9()
     await faults.age_leases("w1")
     await faults.start_worker("w2")
@@ -79,11 +75,7 @@ async def test_worker_killed_while_bridged_restarts_and_readopts_the_call(faults
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    async def bridged() -> bool:
-        lead = await faults.channel(f"cb-{attempt}-lead-1")
-        return lead is not None and lead.get("bridge_id") is not None
-
-    await wait_for(bridged, "admin and lead to be bridged")
+    await faults.wait_bridged(attempt)
     worker.kill9()
     await faults.start_worker("w1")
 
@@ -128,11 +120,7 @@ async def test_sigterm_lets_a_live_call_finish_before_the_worker_leaves(faults: 
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    async def bridged() -> bool:
-        lead = await faults.channel(f"cb-{attempt}-lead-1")
-        return lead is not None and lead.get("bridge_id") is not None
-
-    await wait_for(bridged, "admin and lead to be bridged")
+    await faults.wait_bridged(attempt)
     worker.term()
 
     assert await worker.wait_exit(within=40.0) == 0
