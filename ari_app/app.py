@@ -39,7 +39,7 @@ from .scheduler.worker import Worker
 from .services import Services
 from .settings import Settings
 from .sms.gateway import SmsGateway, make_gateway
-from .store.engine import make_engine, make_sessionmaker
+from .store.engine import engine_for, make_sessionmaker
 from .store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Runtime:
         s = self.settings
         protect_settings(s)  # the configured secrets never reach a log line
         await upgrade(s.database.url)
-        engine = make_engine(s.database.url)
+        engine = engine_for(s.database)
         self._stack.push_async_callback(engine.dispose)
         sessions = make_sessionmaker(engine)
         lifecycle = Lifecycle(s, self.clock)
@@ -143,10 +143,12 @@ class Runtime:
                 )
             )
             router = EventRouter()
+            journal = StoreJournal(sessions, self.clock)
+            self._stack.push_async_callback(journal.aclose)  # after the worker stops, before the engine
             runner = CallRunner(
                 ari=ari,
                 router=router,
-                journal=StoreJournal(sessions, self.clock),
+                journal=journal,
                 clock=self.clock,
                 settings=s,
                 media=media_catalog(s, self.clock),

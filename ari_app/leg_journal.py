@@ -1,79 +1,198 @@
-"""The orchestrator's journal on the store: each leg's intent and facts, each in its own short transaction.
+"""The orchestrator's journal on the store: each leg's intent and the facts learned about it.
 
-Committed before the request it announces, so a restarted worker reads what was in flight instead of guessing.
+One writer task per worker commits whatever every live call has journalled since its last transaction, in
+one transaction (group commit): a busy worker writes a few transactions a second instead of two per event
+(``bench/scale_out.py`` measured 28 of a call's 36 transactions here). What must be stored *before* the
+orchestrator acts on it — a leg's intent before its channel is requested, the answer to that request — is
+awaited until its transaction has committed; the events observed during a call are queued and stored in
+order within a few milliseconds, and ``settle`` waits for them at the end of the call. A worker killed in
+between loses at most the facts of that last moment, as if it had died a moment earlier: recovery asks
+Asterisk about every leg whose intent was stored.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .ari.events import Event
 from .clock import Clock
-from .store.errors import retry_while_unavailable
+from .store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
 from .store.models import Leg, LegEvent
 
-# How long a live call waits (wall time) for the database to come back before a fact about it is given up.
+log = logging.getLogger(__name__)
+
+# How long (wall time) facts wait for the database to come back before they are given up.
 _FACT_RETRY_SECONDS = 15.0
+
+
+@dataclass
+class _Fact:
+    channel_id: str
+    intent: dict[str, Any] | None = None  # a new leg's row
+    fields: dict[str, Any] = field(default_factory=dict)  # an update of the leg's row
+    event: tuple[str, Mapping[str, Any], datetime] | None = None  # type, raw JSON, received at
+    done: asyncio.Future[None] | None = None  # set once the fact is committed (or failed), if awaited
 
 
 class StoreJournal:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.sessions = sessions
         self.clock = clock
-        self._leg_ids: dict[str, int] = {}
+        self._leg_ids: dict[str, int] = {}  # legs of live calls; forgotten when the call settles
+        self._queue: list[_Fact] = []
+        self._queued = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- what the orchestrator calls --------------------------------------------------------------------
 
     async def leg_intent(
         self, attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str
     ) -> None:
+        """Stored before the channel is requested: a restarted worker finds it and never dials it again."""
         now = self.clock.now()
-        async with self.sessions.begin() as session:
-            leg = Leg(
-                attempt_id=attempt_id,
-                role=role,
-                try_no=try_no,
-                channel_id=channel_id,
-                endpoint=endpoint,
-                state="intent",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(leg)
-            await session.flush()
-            self._leg_ids[channel_id] = leg.id
+        row = {
+            "attempt_id": attempt_id,
+            "role": role,
+            "try_no": try_no,
+            "channel_id": channel_id,
+            "endpoint": endpoint,
+            "state": "intent",
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self._commit(_Fact(channel_id, intent=row))
 
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
-        fields["updated_at"] = self.clock.now()
+        """Stored before this returns (the outcome of a request the orchestrator is about to act on)."""
+        await self._commit(_Fact(channel_id, fields={**fields, "updated_at": self.clock.now()}))
 
-        async def write() -> None:  # setting the same values twice is harmless
-            async with self.sessions.begin() as session:
-                await session.execute(update(Leg).where(Leg.channel_id == channel_id).values(**fields))
+    def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
+        """An event seen on a leg and what it changed, stored in order soon; the call does not wait."""
+        fact = self._event_fact(channel_id, event, fields)
+        if fact.event is not None or fact.fields:
+            self._enqueue(fact)
 
-        # A database restart must not abandon a live call: its facts wait for the database to be back.
-        await retry_while_unavailable(write, what=f"leg {channel_id}", within=_FACT_RETRY_SECONDS)
-
-    async def leg_event(self, channel_id: str, event: Event) -> None:
-        # At worst an event is recorded twice (the answer to a commit was lost): it is an audit trail.
-        await retry_while_unavailable(
-            lambda: self._add_event(channel_id, event),
-            what=f"event of {channel_id}",
-            within=_FACT_RETRY_SECONDS,
-        )
-
-    async def _add_event(self, channel_id: str, event: Event) -> None:
-        async with self.sessions.begin() as session:
-            leg_id = self._leg_ids.get(channel_id)
-            if leg_id is None:
-                leg_id = await session.scalar(select(Leg.id).where(Leg.channel_id == channel_id))
-                if leg_id is None:
-                    return
-                self._leg_ids[channel_id] = leg_id
-            session.add(
-                LegEvent(leg_id=leg_id, type=event.type, data=event.raw, received_at=self.clock.now())
-            )
-
-    def forget(self, channel_ids: list[str]) -> None:
+    async def settle(self, channel_ids: Iterable[str]) -> None:
+        """Wait until everything journalled so far is stored, then forget these (ended) legs."""
+        await self._commit(_Fact(""))
         for channel_id in channel_ids:
             self._leg_ids.pop(channel_id, None)
+
+    async def aclose(self) -> None:
+        """Store what is queued, then stop the writer."""
+        if self._writer is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._commit(_Fact(""))
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        self._writer = None
+
+    # -- the writer -------------------------------------------------------------------------------------
+
+    def _event_fact(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> _Fact:
+        now = self.clock.now()
+        if fields:
+            fields = {**fields, "updated_at": now}
+        return _Fact(channel_id, fields=fields, event=(event.type, event.raw, now) if event else None)
+
+    async def _commit(self, fact: _Fact) -> None:
+        fact.done = asyncio.get_running_loop().create_future()
+        self._enqueue(fact)
+        await asyncio.shield(fact.done)  # a cancelled caller must not cancel the batch it joined
+
+    def _enqueue(self, fact: _Fact) -> None:
+        self._queue.append(fact)
+        self._queued.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._run(), name="leg-journal")
+
+    async def _run(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            batch, self._queue = self._queue, []
+            try:
+                await self._store(batch)
+            except Exception:  # never lose the writer: the next batch must still be stored
+                log.exception("leg journal: a batch could not be stored")
+                _finish(batch, RuntimeError("the leg journal failed"))
+
+    async def _store(self, batch: list[_Fact]) -> None:
+        try:
+            await retry_while_unavailable(
+                lambda: self._write(batch), what="leg journal", within=_FACT_RETRY_SECONDS
+            )
+        except IntegrityError:
+            # One fact the database refuses must not take its batch with it: each alone, its error its own.
+            for fact in batch:
+                try:
+                    await self._write([fact])
+                except DB_UNAVAILABLE as exc:
+                    log.error("leg journal: fact about %s not stored: %s", fact.channel_id, describe(exc))
+                    _finish([fact], exc)
+                else:
+                    _finish([fact], None)
+            return
+        except DB_UNAVAILABLE as exc:
+            log.error("leg journal: %d facts not stored: %s", len(batch), describe(exc))
+            _finish(batch, exc)
+            return
+        _finish(batch, None)
+
+    async def _write(self, batch: list[_Fact]) -> None:
+        """One transaction: new legs, then each leg's updates merged in order, then the events."""
+        intents = [f.intent for f in batch if f.intent is not None]
+        updates: dict[str, dict[str, Any]] = {}
+        for f in batch:
+            if f.fields:
+                updates.setdefault(f.channel_id, {}).update(f.fields)
+        events = [f for f in batch if f.event is not None]
+        if not (intents or updates or events):
+            return
+        async with self.sessions.begin() as session:
+            leg_ids: dict[str, int] = {}
+            if intents:
+                rows = await session.execute(insert(Leg).returning(Leg.id, Leg.channel_id), intents)
+                leg_ids.update({channel_id: leg_id for leg_id, channel_id in rows})
+            for channel_id, fields in updates.items():
+                await session.execute(update(Leg).where(Leg.channel_id == channel_id).values(**fields))
+            if events:
+                leg_ids = {**self._leg_ids, **leg_ids}
+                unknown = {f.channel_id for f in events} - leg_ids.keys()
+                if unknown:
+                    rows = await session.execute(
+                        select(Leg.id, Leg.channel_id).where(Leg.channel_id.in_(unknown))
+                    )
+                    leg_ids.update({channel_id: leg_id for leg_id, channel_id in rows})
+                values = [
+                    {"leg_id": leg_ids[f.channel_id], "type": kind, "data": raw, "received_at": at}
+                    for f in events
+                    if f.event is not None and f.channel_id in leg_ids
+                    for kind, raw, at in [f.event]
+                ]
+                if values:
+                    await session.execute(insert(LegEvent), values)
+        # Remembered only once committed: a rolled-back transaction's ids don't exist.
+        mine = {f.channel_id for f in batch}
+        self._leg_ids.update({c: i for c, i in leg_ids.items() if c in mine})
+
+
+def _finish(batch: list[_Fact], error: BaseException | None) -> None:
+    for fact in batch:
+        if fact.done is not None and not fact.done.done():
+            if error is None:
+                fact.done.set_result(None)
+            else:
+                fact.done.set_exception(error)

@@ -39,6 +39,11 @@ class AriSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///./callback.db"
+    # PostgreSQL only (SQLite uses one connection). Connections kept open per process, and how many more it
+    # may open for a burst (closed again after use): PostgreSQL's max_connections (100 by default) must hold
+    # every process's sum, e.g. 4 workers and 1 server at 10 + 5 each use at most 75.
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=5, ge=0)
 
 
 class WebSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -76,7 +76,24 @@ class LegJournal(Protocol):
 
     async def leg_update(self, channel_id: str, **fields: Any) -> None: ...
 
-    async def leg_event(self, channel_id: str, event: Event) -> None: ...
+    def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
+        """An event seen on a leg (None: not worth keeping) and what it changed; stored soon, in order."""
+
+    async def settle(self, channel_ids: Iterable[str]) -> None:
+        """Everything journalled so far is stored; these legs (ended) can be forgotten."""
+
+
+@dataclass(frozen=True)
+class AttemptStart:
+    """An attempt marked running, before the database has given it an admin."""
+
+    attempt_id: int
+    lead_phone: str  # E.164, validated at intake
+    final: bool
+    amd: bool
+
+    def with_admin(self, admin: AdminSettings) -> AttemptPlan:
+        return AttemptPlan(self.attempt_id, self.lead_phone, self.final, self.amd, admin)
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,11 @@ class CallRunner:
             return await call.run()
         finally:
             self._live.pop(plan.attempt_id, None)
+            try:
+                # The call's facts are stored before its outcome is (the caller records that next).
+                await self.journal.settle(list(call.legs))
+            except Exception as exc:  # already logged by the journal; the outcome must still be recorded
+                log.warning("attempt %s: its last leg facts were not stored (%s)", plan.attempt_id, exc)
 
     async def resync(self) -> None:
         """After a WebSocket reconnect: re-read every live channel, since events may have been missed."""
@@ -204,7 +226,7 @@ class AttemptCall:
     def _now(self) -> datetime:
         return self.r.clock.now()
 
-    async def _observe(self, ev: Event) -> None:
+    def _observe(self, ev: Event) -> None:
         for pb in self._playback_of(ev):
             if isinstance(ev, PlaybackStarted):
                 pb.started_at = pb.started_at or self._now()
@@ -264,10 +286,10 @@ class AttemptCall:
         elif isinstance(ev, ChannelTalkingFinished):
             leg.talking = False
             leg.talk_finished = True
-        if isinstance(ev, (StasisStart, Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelHangupRequest)):
-            await self.r.journal.leg_event(leg.channel_id, ev)
-        if fields:
-            await self.r.journal.leg_update(leg.channel_id, **fields)
+        kept = isinstance(
+            ev, (StasisStart, Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelHangupRequest)
+        )
+        self.r.journal.observed(leg.channel_id, ev if kept else None, fields)
 
     def _playback_of(self, ev: Event) -> list[PlaybackState]:
         if isinstance(ev, (PlaybackStarted, PlaybackFinished)):
@@ -291,7 +313,7 @@ class AttemptCall:
                 ev = await self.sub.next(min(remaining, _SLICE))
             except TimeoutError:
                 continue
-            await self._observe(ev)
+            self._observe(ev)
 
     async def resync(self) -> None:
         for leg in list(self.legs.values()):

@@ -6,9 +6,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from ..settings import DatabaseSettings
 from . import sqlite_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -43,8 +45,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("connect_args", {}).setdefault("timeout", PG_CONNECT_TIMEOUT_S)
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_async_engine(url, **kwargs)
+        # No pool_pre_ping: asyncpg's ping is BEGIN, ";", ROLLBACK, three round trips on every checkout
+        # (a third of a busy worker's database time in bench/scale_out.py). A restarted server closes our
+        # sockets, which asyncpg notices on its own; such a connection is swapped at checkout for free, and
+        # any other dead one fails once, which invalidates the whole pool.
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "checkout", _swap_closed_connection)
+        return engine
     raise ValueError(
         f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
@@ -62,6 +69,18 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
+
+
+def engine_for(database: DatabaseSettings) -> AsyncEngine:
+    """The engine a long-running process (worker, server) uses, pooled as configured."""
+    if make_url(database.url).get_backend_name() == "postgresql":
+        return make_engine(database.url, pool_size=database.pool_size, max_overflow=database.max_overflow)
+    return make_engine(database.url)
+
+
+def _swap_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")  # the pool retries with a new one
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,138 @@
+"""The leg journal on both databases: what it promises the orchestrator and recovery, one transaction for
+what many calls journal at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from store_seed import T0, seed_attempts
+
+from ari_app.ari.events import parse_event
+from ari_app.clock import VirtualClock
+from ari_app.leg_journal import StoreJournal
+from ari_app.store.models import Leg, LegEvent
+
+
+def channel_event(kind: str, channel_id: str, state: str = "Up", **extra: Any) -> Any:
+    channel = {"id": channel_id, "name": f"PJSIP/x-{channel_id}", "state": state}
+    raw = {"type": kind, "application": "callback", "timestamp": "2026-03-02T15:00:00.000+0000"}
+    return parse_event({**raw, "channel": channel, **extra})
+
+
+async def legs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Leg]:
+    async with sessions() as session:
+        return {leg.channel_id: leg for leg in await session.scalars(select(Leg))}
+
+
+async def events_of(sessions: async_sessionmaker[AsyncSession], channel_id: str) -> list[str]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(LegEvent.type).join(Leg).where(Leg.channel_id == channel_id).order_by(LegEvent.id)
+        )
+        return list(rows)
+
+
+@pytest.fixture
+async def journal(db_sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+    journal = StoreJournal(db_sessionmaker, VirtualClock(start=T0, speed=1.0))
+    yield journal
+    await journal.aclose()
+
+
+async def test_an_intent_is_stored_when_leg_intent_returns(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+
+    await journal.leg_intent(attempt, "admin", 1, f"cb-{attempt}-admin-1", "PJSIP/ada")
+
+    stored = (await legs(db_sessionmaker))[f"cb-{attempt}-admin-1"]
+    assert (stored.state, stored.endpoint, stored.role) == ("intent", "PJSIP/ada", "admin")
+
+
+async def test_observed_facts_are_stored_in_order_by_the_time_the_call_settles(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    lead = f"cb-{attempt}-lead-1"
+    await journal.leg_intent(attempt, "lead", 1, lead, "PJSIP/trunk/+12125550100")
+
+    journal.observed(lead, channel_event("StasisStart", lead, args=[]), {"state": "up", "answered_at": T0})
+    journal.observed(lead, None, {"dial_status": "ANSWER"})  # a change worth keeping, an event not
+    journal.observed(lead, channel_event("ChannelEnteredBridge", lead, bridge={"id": "b"}), {})
+    ended = T0 + timedelta(seconds=30)
+    journal.observed(
+        lead,
+        channel_event("ChannelDestroyed", lead, cause=16, cause_txt="Normal Clearing"),
+        {"state": "ended", "ended_at": ended},
+    )
+    await journal.settle([lead])
+
+    stored = (await legs(db_sessionmaker))[lead]
+    assert (stored.state, stored.dial_status, stored.answered_at, stored.ended_at) == (
+        "ended",
+        "ANSWER",
+        T0,
+        ended,
+    )
+    assert await events_of(db_sessionmaker, lead) == [
+        "StasisStart",
+        "ChannelEnteredBridge",
+        "ChannelDestroyed",
+    ]
+
+
+async def test_what_many_calls_journal_at_once_shares_one_transaction(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    attempts = await seed_attempts(db_sessionmaker, [T0] * 20)
+    commits: list[int] = []
+    engine = db_sessionmaker.kw["bind"].sync_engine
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+
+    await asyncio.gather(
+        *(journal.leg_intent(a, "admin", 1, f"cb-{a}-admin-1", "PJSIP/ada") for a in attempts)
+    )
+
+    assert len(await legs(db_sessionmaker)) == 20
+    assert len(commits) <= 2  # the first intent's own transaction, then everyone who queued meanwhile
+
+
+async def test_a_fact_the_database_refuses_fails_alone(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    first, second = await seed_attempts(db_sessionmaker, [T0, T0])
+    await journal.leg_intent(first, "admin", 1, "cb-dup", "PJSIP/ada")
+
+    results = await asyncio.gather(
+        journal.leg_intent(second, "admin", 1, "cb-dup", "PJSIP/bob"),  # the channel id is taken
+        journal.leg_intent(second, "lead", 1, f"cb-{second}-lead-1", "PJSIP/trunk/+12125550100"),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], IntegrityError)
+    assert results[1] is None
+    stored = await legs(db_sessionmaker)
+    assert stored["cb-dup"].endpoint == "PJSIP/ada"
+    assert f"cb-{second}-lead-1" in stored
+
+
+async def test_events_of_a_leg_never_journalled_are_dropped_without_harm(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    known = f"cb-{attempt}-admin-1"
+    await journal.leg_intent(attempt, "admin", 1, known, "PJSIP/ada")
+
+    journal.observed("somebody-else", channel_event("StasisStart", "somebody-else", args=[]), {"state": "up"})
+    journal.observed(known, channel_event("StasisStart", known, args=[]), {"state": "up"})
+    await journal.settle([known])
+
+    assert await events_of(db_sessionmaker, known) == ["StasisStart"]
+    assert set(await legs(db_sessionmaker)) == {known}
