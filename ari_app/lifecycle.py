@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .calls.attempt import AttemptPlan, AttemptResult
+from .calls.attempt import AttemptResult, AttemptStart
 from .clock import Clock
 from .domain.calendar import (
     BusinessCalendar,
@@ -42,7 +42,7 @@ from .domain.workflow import (
     missed_call_when_text,
 )
 from .errors import Conflict, NotFound, RateLimited, ValidationFailed
-from .settings import AdminSettings, Settings
+from .settings import Settings
 from .sms.templates import render
 from .store.models import (
     OPEN_REQUEST_STATUSES,
@@ -460,9 +460,10 @@ class Lifecycle:
     # -- an attempt starts: the checks at the moment of dialling ----------------------------------
 
     async def begin_attempt(
-        self, session: AsyncSession, attempt_id: int, *, admin: AdminSettings, app: str, server: str
-    ) -> AttemptPlan | None:
-        """Mark a claimed attempt running and plan it, or reschedule/cancel it when it may not dial now."""
+        self, session: AsyncSession, attempt_id: int, *, app: str, server: str
+    ) -> AttemptStart | None:
+        """Mark a claimed attempt running, or reschedule/cancel it when it may not dial now. Its admin is
+        the caller's to take (``scheduler/admission.py``), in the same transaction."""
         now = self.clock.now()
         attempt = await session.get(Attempt, attempt_id)
         if attempt is None or attempt.status != "claimed":
@@ -491,7 +492,6 @@ class Lifecycle:
         attempt.status = "running"
         attempt.started_at = now
         attempt.updated_at = now
-        attempt.admin_name = admin.name
         attempt.ari_app = app
         attempt.ari_server = server
         attempt.final = attempt_is_final(request.lead_attempts_used, self.policy)
@@ -500,12 +500,11 @@ class Lifecycle:
             "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
         }
         request.status, request.updated_at = "calling", now
-        return AttemptPlan(
+        return AttemptStart(
             attempt_id=attempt.id,
             lead_phone=contact.phone,
             final=attempt.final,
             amd=amd_enabled(self.policy, attempt.final),
-            admin=admin,
         )
 
     async def requeue_unstarted(self, session: AsyncSession, attempt_id: int, delay: float, why: str) -> None:

@@ -1,23 +1,27 @@
 """Starting a claimed attempt under the limits the database enforces for all workers at once.
 
 - One call per admin: a partial unique index on running attempts' ``admin_name``
-  (``uq_attempts_admin_one_call``). Two workers that pick the same admin at the same instant can't both
-  commit; the loser tries its next candidate.
-- At most ``calls.max_concurrent`` calls running on the trunk: counted inside the start transaction. On
-  PostgreSQL the count and the start are serialised by a transaction-scoped advisory lock, so N workers can't
-  each see room for one more at the same time. SQLite runs one worker, whose own task count already bounds it.
+  (``uq_attempts_admin_one_call``). A start skips admins whose calls are committed; two workers that pick
+  the same admin at the same instant can't both commit, and the loser starts over.
+- At most ``calls.max_concurrent`` calls running on the trunk. On PostgreSQL a deferred trigger counts them
+  at COMMIT under a transaction-scoped advisory lock (migration ``0005_trunk_admission``), so N workers can't
+  each see room for one more at the same time, and no worker waits on another's round trips. SQLite runs one
+  worker: the count inside its start transaction is enough.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import exists, func, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
+from ..calls.admins import AdminPicking
 from ..calls.attempt import AttemptPlan
 from ..lifecycle import Lifecycle
 from ..settings import AdminSettings
@@ -26,10 +30,11 @@ from ..store.models import Attempt
 log = logging.getLogger(__name__)
 
 ADMIN_INDEX = "uq_attempts_admin_one_call"
-# Any fixed 64-bit key: the lock that makes "count running calls, then start one" atomic across workers.
-TRUNK_LOCK_KEY = 0x63616C6C6261636B  # "callback"
+TRUNK_FULL = "callback_trunk_full"  # the constraint name the PostgreSQL trigger refuses a commit with
 # Business seconds before an attempt that found no admin or no trunk room is tried again.
 REQUEUE_DELAY = 5.0
+# Starts tried again after losing a race for an admin to another worker's simultaneous start.
+RACES = 3
 
 
 @dataclass(frozen=True)
@@ -38,18 +43,23 @@ class Admission:
     why: str  # started | not_startable | no_admin | trunk_full
 
 
+@dataclass(frozen=True)
+class TrunkLoad:
+    """Calls running on the trunk (every worker's) and the admins on them, from one read."""
+
+    running: int
+    busy: frozenset[str]
+
+
+async def trunk_load(sessions: async_sessionmaker[AsyncSession]) -> TrunkLoad:
+    async with sessions() as session:
+        names = list(await session.scalars(select(Attempt.admin_name).where(Attempt.status == "running")))
+    return TrunkLoad(len(names), frozenset(n for n in names if n is not None))
+
+
 async def busy_admins(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
     """Admins on a call now, according to the database (every worker's calls)."""
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(Attempt.admin_name).where(Attempt.status == "running", Attempt.admin_name.is_not(None))
-        )
-        return {name for name in rows if name is not None}
-
-
-async def running_calls(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions() as session:
-        return int(await session.scalar(select(func.count()).where(Attempt.status == "running")) or 0)
+    return set((await trunk_load(sessions)).busy)
 
 
 def _admin_taken(exc: IntegrityError) -> bool:
@@ -62,36 +72,83 @@ async def start_attempt(
     lifecycle: Lifecycle,
     attempt_id: int,
     *,
-    candidates: Sequence[AdminSettings],
+    picking: AdminPicking,
     app: str,
     server: str,
     max_concurrent: int,
 ) -> Admission:
-    """Mark the claimed attempt running with the first candidate admin the database lets us have.
-
-    Each try is its own transaction: a unique violation aborts a PostgreSQL transaction.
-    """
-    for admin in candidates:
+    """Mark the claimed attempt running with the first admin ``picking`` offers that the database lets us
+    have, in one transaction: each admin tried costs one conditional UPDATE, not a transaction of its own.
+    When started, ``picking.current`` is the admin (still held); otherwise it holds none."""
+    for _race in range(RACES):
         try:
             async with sessions.begin() as session:
                 if not await _trunk_has_room(session, max_concurrent):
                     await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "trunk full")
                     return Admission(None, "trunk_full")
-                plan = await lifecycle.begin_attempt(session, attempt_id, admin=admin, app=app, server=server)
-                await session.flush()  # a taken admin fails here, inside this transaction
+                start = await lifecycle.begin_attempt(session, attempt_id, app=app, server=server)
+                if start is None:
+                    return Admission(None, "not_startable")
+                await session.flush()  # running, no admin yet
+                admin = await _take_admin(session, attempt_id, picking)
+                if admin is None:
+                    raise _NoAdmin
+            return Admission(start.with_admin(admin), "started")
+        except _NoAdmin:
+            break
         except IntegrityError as exc:
+            if TRUNK_FULL in str(exc.orig):
+                picking.drop()
+                async with sessions.begin() as session:
+                    await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "trunk full")
+                return Admission(None, "trunk_full")
             if not _admin_taken(exc):
+                picking.drop()
                 raise
-            log.debug("attempt %s: admin %s was taken by another worker", attempt_id, admin.name)
-            continue
-        return Admission(plan, "started" if plan is not None else "not_startable")
+            # Another worker's start took the same admin at this very instant and committed first: our
+            # transaction is void. Once more, without that admin.
+            log.debug("attempt %s: raced another worker for an admin", attempt_id)
+            picking.refused()
+        except BaseException:
+            picking.drop()
+            raise
+    picking.drop()
     async with sessions.begin() as session:
         await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "no admin free")
     return Admission(None, "no_admin")
 
 
+class _NoAdmin(Exception):
+    """Every admin is on a call: the start is rolled back."""
+
+
+async def _take_admin(session: AsyncSession, attempt_id: int, picking: AdminPicking) -> AdminSettings | None:
+    """The first admin offered whose calls the database knows of (committed) are over, given to the attempt.
+
+    The guard skips, without an error, an admin another worker's call has taken since this worker last
+    looked; only a start committing at this very instant with the same admin trips the unique index.
+    """
+    other = aliased(Attempt)
+    while (admin := picking.next()) is not None:
+        free = ~exists().where(
+            other.status == "running", other.admin_name == admin.name, other.id != attempt_id
+        )
+        result = await session.execute(
+            update(Attempt).where(Attempt.id == attempt_id, free).values(admin_name=admin.name),
+            execution_options={"synchronize_session": False},
+        )
+        if cast(CursorResult[Any], result).rowcount == 1:
+            return admin
+        picking.refused()
+    return None
+
+
 async def _trunk_has_room(session: AsyncSession, max_concurrent: int) -> bool:
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TRUNK_LOCK_KEY})
+        # Checked at COMMIT by the trigger; this only tells it the limit, for this transaction alone.
+        await session.execute(
+            text("SELECT set_config('callback.max_concurrent', :limit, true)"), {"limit": str(max_concurrent)}
+        )
+        return True
     running = await session.scalar(select(func.count()).where(Attempt.status == "running"))
     return int(running or 0) < max_concurrent

@@ -75,27 +75,27 @@ class Recovery:
         return in_flight
 
     async def needs_reconcile(self, attempt_id: int) -> bool:
-        async with self.sessions() as session:
-            return (
-                await session.scalar(select(Leg.id).where(Leg.attempt_id == attempt_id).limit(1)) is not None
-            )
+        return (await self.before_start(attempt_id))[0]
 
-    async def previous_admin(self, attempt_id: int) -> str | None:
-        """The admin who failed the previous try of this request, so another admin is asked first."""
+    async def before_start(self, attempt_id: int) -> tuple[bool, str | None]:
+        """For a claimed attempt, in one read: whether it has legs (in flight when its worker stopped: to be
+        reconciled, never dialled again), and the admin who failed the previous try of its request (asked
+        last this time)."""
         async with self.sessions() as session:
-            attempt = await session.get(Attempt, attempt_id)
-            if attempt is None:
-                return None
-            return await session.scalar(
+            if await session.scalar(select(Leg.id).where(Leg.attempt_id == attempt_id).limit(1)) is not None:
+                return True, None
+            request_id = select(Attempt.request_id).where(Attempt.id == attempt_id).scalar_subquery()
+            previous = await session.scalar(
                 select(Attempt.admin_name)
                 .where(
-                    Attempt.request_id == attempt.request_id,
+                    Attempt.request_id == request_id,
                     Attempt.id != attempt_id,
                     Attempt.outcome == Outcome.ADMIN_UNAVAILABLE.value,
                 )
                 .order_by(Attempt.number.desc())
                 .limit(1)
             )
+            return False, previous
 
     async def reconcile(self, attempt_id: int) -> AttemptResult:
         async with self.sessions() as session:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..calls.admins import AdminPool
@@ -19,9 +20,9 @@ from ..clock import Clock
 from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
-from ..store.claims import claim_due_attempts, renew_lease
+from ..store.claims import claim_due_attempts, release, renew_lease
 from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
-from .admission import busy_admins, running_calls, start_attempt
+from .admission import start_attempt, trunk_load
 from .recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 TAKEOVERS_PER_ROUND = 10
 # New attempts claimed per round at most.
 CLAIM_BATCH = 10
+# Least wall time between two claim rounds. Every NOTIFY wakes every worker, and all but one find nothing:
+# under heavy intake the rounds, not the calls, were the workers' main database load (bench/scale_out.py).
+MIN_ROUND_GAP = 0.05
 
 
 def lease_seconds(calls: CallsSettings, clock: Clock) -> float:
@@ -66,10 +70,13 @@ class Worker:
         self.poll_interval = poll_interval
         self.on_outcome = on_outcome
         self.can_dial = can_dial
-        self.pool = AdminPool(settings.admins, settings.calls.admin_selection)
+        self.pool = AdminPool(settings.admins, settings.calls.admin_selection, worker=worker_id)
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling: set[int] = set()
         self._starting = 0  # claimed by us, admin not chosen yet
+        self._busy: frozenset[str] = frozenset()  # admins on a call, as of this round's read (every worker's)
+        self._next_takeover = 0.0  # monotonic: when to look for calls whose owner died again
+        self._last_round = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_start = 0.0
@@ -95,6 +102,13 @@ class Worker:
             task.add_done_callback(self._tasks.discard)
         try:
             while not self._stopping.is_set():
+                gap = self._last_round + MIN_ROUND_GAP - time.monotonic()
+                if gap > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), gap)
+                    if self._stopping.is_set():
+                        break
+                self._last_round = time.monotonic()
                 # Cleared before the round: a wake-up that arrives during it leads to another round at once.
                 self._wake.clear()
                 try:
@@ -116,22 +130,27 @@ class Worker:
         calls = self.settings.calls
         if not self.can_dial():
             return  # no ARI connection: claiming now would only turn due calls into system errors
-        # Attempts whose owner died first: they hold an admin and trunk room until reconciled.
-        ids = await claim_due_attempts(
-            self.sessions,
-            now=self.clock.now(),
-            worker=self.worker_id,
-            lease_seconds=lease_seconds(self.settings.calls, self.clock),
-            limit=TAKEOVERS_PER_ROUND,
-            only_expired=True,
-        )
+        # Attempts whose owner died first: they hold an admin and trunk room until reconciled. Leases run for
+        # minutes, so this is looked at on the poll's pace, not at every wake-up (which means new work).
+        ids: list[int] = []
+        if time.monotonic() >= self._next_takeover:
+            self._next_takeover = time.monotonic() + self.poll_interval
+            ids = await claim_due_attempts(
+                self.sessions,
+                now=self.clock.now(),
+                worker=self.worker_id,
+                lease_seconds=lease_seconds(self.settings.calls, self.clock),
+                limit=TAKEOVERS_PER_ROUND,
+                only_expired=True,
+            )
         # New calls: as many as this worker, the trunk (all workers) and the free admins allow. The
         # database has the last word at start (``admission``); this only avoids claiming in vain.
-        busy = await busy_admins(self.sessions)
+        load = await trunk_load(self.sessions)
+        self._busy = load.busy
         capacity = min(
             calls.max_concurrent - len(self._tasks),
-            calls.max_concurrent - await running_calls(self.sessions),
-            self.pool.free(busy) - self._starting,
+            calls.max_concurrent - load.running,
+            self.pool.free(load.busy) - self._starting,
         )
         if capacity > 0:
             ids += await claim_due_attempts(
@@ -165,8 +184,12 @@ class Worker:
     async def _handle(self, attempt_id: int) -> None:
         self._handling.add(attempt_id)
         starting = True
+        admin: str | None = None
         try:
-            if await self.recovery.needs_reconcile(attempt_id):
+            in_flight, previous_admin = await retry_while_unavailable(
+                lambda: self.recovery.before_start(attempt_id), what=f"attempt {attempt_id}", within=10.0
+            )
+            if in_flight:
                 self._starting -= 1
                 starting = False
                 # In flight when its worker stopped: reconcile with Asterisk (a bridged call is re-adopted and
@@ -175,25 +198,32 @@ class Worker:
                     await self.recovery.reconcile(attempt_id)
                 return
             try:
-                candidates = self.pool.candidates(
-                    avoid=await self.recovery.previous_admin(attempt_id),
-                    busy=await busy_admins(self.sessions),
-                )
+                # This round's view of who is busy elsewhere; the database settles the rest.
+                picking = self.pool.picking(busy=self._busy, avoid=previous_admin)
                 admission = await start_attempt(
                     self.sessions,
                     self.lifecycle,
                     attempt_id,
-                    candidates=candidates,
+                    picking=picking,
                     app=self.runner.app,
                     server=self.server,
                     max_concurrent=self.settings.calls.max_concurrent,
                 )
+            except DB_UNAVAILABLE as exc:
+                if isinstance(exc, IntegrityError):
+                    raise  # a bug, not an outage
+                # Not started (or, if the commit's answer was lost, running: then release leaves it alone). It
+                # has no legs, and only we could add them: back to the queue now, not when the lease runs out.
+                log.warning("attempt %s: not started, database unavailable (%s)", attempt_id, describe(exc))
+                await self._give_back(attempt_id)
+                return
             finally:
                 self._starting -= 1
                 starting = False
             plan = admission.plan
             if plan is None:
                 return
+            admin = plan.admin.name  # held by the pool until the outcome is stored (busy till then)
             async with self._lease(attempt_id):
                 result = await self.runner.run(plan)
 
@@ -215,7 +245,18 @@ class Worker:
         finally:
             if starting:
                 self._starting -= 1
+            if admin is not None:
+                self.pool.release(admin)
             self._handling.discard(attempt_id)
+
+    async def _give_back(self, attempt_id: int) -> None:
+        async def give_back() -> None:
+            await release(self.sessions, attempt_id, worker=self.worker_id, now=self.clock.now())
+
+        try:
+            await retry_while_unavailable(give_back, what=f"attempt {attempt_id} release", within=10.0)
+        except DB_UNAVAILABLE:
+            pass  # still ours until the lease runs out; then any worker takes it over
 
     @contextlib.asynccontextmanager
     async def _lease(self, attempt_id: int):  # type: ignore[no-untyped-def]

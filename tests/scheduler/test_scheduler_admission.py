@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ari_app.calls.admins import AdminPicking, AdminPool
 from ari_app.clock import VirtualClock
 from ari_app.lifecycle import IntakeData, Lifecycle
 from ari_app.scheduler.admission import busy_admins, start_attempt
@@ -18,6 +19,11 @@ from ari_app.store.models import Attempt
 OPEN = datetime.fromisoformat("2026-03-03T17:00:00+00:00")  # a Tuesday, noon in New York
 ADA = AdminSettings(name="ada", endpoint="PJSIP/ada")
 BOB = AdminSettings(name="bob", endpoint="PJSIP/bob")
+
+
+def pick(*admins: AdminSettings) -> AdminPicking:
+    """The admins in this order, as one start of a worker of its own is offered them."""
+    return AdminPool(list(admins)).picking()
 
 
 def settings(max_concurrent: int = 20) -> Settings:
@@ -57,10 +63,10 @@ async def test_an_admin_on_a_call_is_not_given_a_second_one(
     first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
 
     started = await start_attempt(
-        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=20
+        db_sessionmaker, lifecycle, first, picking=pick(ADA), app="w1", server="pbx", max_concurrent=20
     )
     refused = await start_attempt(
-        db_sessionmaker, lifecycle, second, candidates=[ADA], app="w2", server="pbx", max_concurrent=20
+        db_sessionmaker, lifecycle, second, picking=pick(ADA), app="w2", server="pbx", max_concurrent=20
     )
 
     assert started.plan is not None and started.plan.admin.name == "ada"
@@ -75,12 +81,12 @@ async def test_a_taken_admin_makes_the_start_fall_through_to_the_next_candidate(
     lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
     first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
     await start_attempt(
-        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=20
+        db_sessionmaker, lifecycle, first, picking=pick(ADA), app="w1", server="pbx", max_concurrent=20
     )
 
     # The second worker's view of who is busy is stale: it tries ada first; the database says no.
     started = await start_attempt(
-        db_sessionmaker, lifecycle, second, candidates=[ADA, BOB], app="w2", server="pbx", max_concurrent=20
+        db_sessionmaker, lifecycle, second, picking=pick(ADA, BOB), app="w2", server="pbx", max_concurrent=20
     )
 
     assert started.plan is not None and started.plan.admin.name == "bob"
@@ -96,7 +102,7 @@ async def test_two_workers_starting_at_once_with_the_same_admin_get_one_call(
     results = await asyncio.gather(
         *(
             start_attempt(
-                db_sessionmaker, lifecycle, i, candidates=[ADA], app=f"w{i}", server="pbx", max_concurrent=20
+                db_sessionmaker, lifecycle, i, picking=pick(ADA), app=f"w{i}", server="pbx", max_concurrent=20
             )
             for i in ids
         )
@@ -112,11 +118,55 @@ async def test_the_trunk_limit_counts_every_workers_running_calls(
     first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
 
     await start_attempt(
-        db_sessionmaker, lifecycle, first, candidates=[ADA], app="w1", server="pbx", max_concurrent=1
+        db_sessionmaker, lifecycle, first, picking=pick(ADA), app="w1", server="pbx", max_concurrent=1
     )
     full = await start_attempt(
-        db_sessionmaker, lifecycle, second, candidates=[BOB], app="w2", server="pbx", max_concurrent=1
+        db_sessionmaker, lifecycle, second, picking=pick(BOB), app="w2", server="pbx", max_concurrent=1
     )
 
     assert (full.plan, full.why) == (None, "trunk_full")
     assert await status_of(db_sessionmaker, second) == "scheduled"
+
+
+async def test_starts_racing_for_the_last_trunk_places_never_exceed_the_limit(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admins = [AdminSettings(name=f"admin{i}", endpoint=f"PJSIP/admin{i}") for i in range(8)]
+    lifecycle = Lifecycle(settings(max_concurrent=3), VirtualClock(start=OPEN, speed=1.0))
+    ids = await due_attempts(db_sessionmaker, lifecycle, 8)
+
+    results = await asyncio.gather(
+        *(
+            start_attempt(
+                db_sessionmaker,
+                lifecycle,
+                i,
+                picking=pick(admin),
+                app=f"w{n}",
+                server="pbx",
+                max_concurrent=3,
+            )
+            for n, (i, admin) in enumerate(zip(ids, admins, strict=True))
+        )
+    )
+
+    assert sorted(r.why for r in results) == ["started"] * 3 + ["trunk_full"] * 5
+    statuses = [await status_of(db_sessionmaker, i) for i in ids]
+    assert sorted(statuses) == ["running"] * 3 + ["scheduled"] * 5
+
+
+async def test_a_live_call_marked_running_again_is_never_refused_by_the_trunk_limit(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # A taken-over call is "claimed" until re-adopted; its call is live, so the limit must not end it.
+    lifecycle = Lifecycle(settings(max_concurrent=1), VirtualClock(start=OPEN, speed=1.0))
+    first, second = await due_attempts(db_sessionmaker, lifecycle, 2)
+    await start_attempt(
+        db_sessionmaker, lifecycle, first, picking=pick(ADA), app="w1", server="pbx", max_concurrent=1
+    )
+    async with db_sessionmaker.begin() as session:
+        attempt = await session.get(Attempt, second)
+        assert attempt is not None
+        attempt.status, attempt.admin_name = "running", BOB.name
+
+    assert await status_of(db_sessionmaker, second) == "running"
