@@ -31,6 +31,7 @@ from .leg_journal import StoreJournal
 from .lifecycle import Lifecycle
 from .logs import protect_settings
 from .metrics import Metrics
+from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.sms_sender import SmsSender
 from .scheduler.wakeups import WakeupListener, WakeupNotifier, listen_dsn
@@ -185,6 +186,7 @@ class Runtime:
                 on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
                 poll_interval=self.poll_interval,
+                pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
         if worker is not None and events is not None:

@@ -124,10 +124,10 @@ class CallsSettings(_Section):
     talk_detect_ms: int = 1200
     greeting_timeout: float = 60.0  # give up waiting for the beep after this
     admin_selection: Literal["round_robin", "priority"] = "round_robin"
-    max_concurrent: int = 20
+    max_concurrent: int = 20  # calls at once on the trunk, all workers together (PostgreSQL counts them)
     lease_seconds: float = 120.0  # a claim's lease; a dead worker's calls are taken over after this
     lease_wall_floor: float = 30.0  # never shorter than this in wall time, however fast the clock runs
-    calls_per_second: float = 5.0
+    calls_per_second: float = 5.0  # new calls per second on the trunk, all workers together; 0: unpaced
     sounds: Literal["copy", "http"] = "copy"
     sounds_prefix: str = "callback"  # sound:callback/NAME when copied into Asterisk's sounds dir
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, release, renew_lease
 from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
 from .admission import start_attempt, trunk_load
+from .pacing import LocalPacer, Pacer, Unpaced
 from .recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Worker:
         poll_interval: float = 0.5,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         can_dial: Callable[[], bool] = lambda: True,
+        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -70,6 +73,8 @@ class Worker:
         self.poll_interval = poll_interval
         self.on_outcome = on_outcome
         self.can_dial = can_dial
+        rate = settings.calls.calls_per_second
+        self.pacer: Pacer = pacer or (LocalPacer(rate) if rate > 0 else Unpaced())
         self.pool = AdminPool(settings.admins, settings.calls.admin_selection, worker=worker_id)
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling: set[int] = set()
@@ -79,7 +84,6 @@ class Worker:
         self._last_round = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._last_start = 0.0
         self.outcomes: dict[str, int] = {}
 
     def wake(self) -> None:
@@ -152,6 +156,9 @@ class Worker:
             calls.max_concurrent - load.running,
             self.pool.free(load.busy) - self._starting,
         )
+        if calls.calls_per_second > 0:
+            # Paced: no more claimed attempts waiting for their start slot than one poll's worth.
+            capacity = min(capacity, math.ceil(calls.calls_per_second * self.poll_interval) - self._starting)
         if capacity > 0:
             ids += await claim_due_attempts(
                 self.sessions,
@@ -165,21 +172,10 @@ class Worker:
         for attempt_id in ids:
             if attempt_id in self._handling:
                 continue  # our own live call whose lease looked stale: never run it twice
-            await self._pace()
             self._starting += 1
             task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    async def _pace(self) -> None:
-        """At most ``calls_per_second`` new calls (wall time: it protects the trunk, not the schedule)."""
-        rate = self.settings.calls.calls_per_second
-        if rate <= 0:
-            return
-        gap = 1.0 / rate - (time.monotonic() - self._last_start)
-        if gap > 0:
-            await asyncio.sleep(gap)
-        self._last_start = time.monotonic()
 
     async def _handle(self, attempt_id: int) -> None:
         self._handling.add(attempt_id)
@@ -198,6 +194,7 @@ class Worker:
                     await self.recovery.reconcile(attempt_id)
                 return
             try:
+                await self.pacer.wait_for_slot()  # new calls per second, trunk-wide
                 # This round's view of who is busy elsewhere; the database settles the rest.
                 picking = self.pool.picking(busy=self._busy, avoid=previous_admin)
                 admission = await start_attempt(

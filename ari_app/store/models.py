@@ -307,3 +307,14 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
+
+
+class TrunkPace(Base):
+    """The trunk's new-call pacing, shared by every worker (PostgreSQL; SQLite runs one worker, which paces
+    in memory). ``last_slot`` is the latest start slot handed out, in seconds on the database server's own
+    clock: a wall-clock gap between calls, the same for workers on hosts whose clocks differ."""
+
+    __tablename__ = "trunk_pace"
+
+    trunk: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_slot: Mapped[float] = mapped_column(Float)
