@@ -1,6 +1,6 @@
 """Scale-out on PostgreSQL: 2,000 callback requests through the ARI simulator, 1 worker vs 4, same run.
 
-    python bench/scale_out.py [--requests 2000] [--rate 60] [--workers 4] [--speed 20] [--admins 300]
+    python bench/scale_out.py [--requests 2000] [--rate 40] [--workers 4] [--speed 20] [--admins 300]
 
 Processes, all on loopback: the ARI simulator (``python -m ari_app.simulator --speed S``: callee timings
 S times faster, so a call lasts about 1.5 s of wall time), and workers (``python -m ari_app.cli worker
@@ -23,7 +23,8 @@ end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /pr
 the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
 dialled twice, or two lead legs (``cb-{attempt}-lead-…``) for one attempt. The last line holds the figures
 as key=value (goals on 2 cores: throughput_ratio ≥ 1.6, lateness_p99_ms < 500 with 4 workers, 0 double
-dials).
+dials), and ``ceiling_ratio``: the most any number of workers could finish on this machine with every core
+busy at phase 1's CPU per attempt (workers, simulator, PostgreSQL and this process together).
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ def proc_cpu(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (the server the workers share), including
+    backends that have exited since (the postmaster's reaped children)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / CLK_TCK
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -297,6 +313,10 @@ class Phase:
     lateness_ms: list[float] = field(default_factory=list)
     worker_cpu: list[float] = field(default_factory=list)  # fraction of one core, per worker
     sim_cpu: float = 0.0
+    pg_cpu: float = 0.0  # all PostgreSQL processes, fraction of one core
+    bench_cpu: float = 0.0  # this process (arrivals, NOTIFY, progress queries)
+    wall: float = 0.0
+    commits: int = 0  # transactions committed in the bench database during the phase
     outcomes: Counter[str] = field(default_factory=Counter)
     unfinished: Counter[str] = field(default_factory=Counter)
 
@@ -317,6 +337,11 @@ async def run_phase(
         await asyncio.sleep(1.0)  # past each worker's start-up claim round and its listener's connect
         cpu0 = [proc_cpu(w.popen.pid) for w in workers]
         sim0 = proc_cpu(sim.popen.pid)
+        pg0 = postgres_cpu()
+        bench0 = time.process_time()
+        commits0 = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
         t0 = time.monotonic()
         first_arrival = datetime.now(UTC)
         released = 0
@@ -345,9 +370,16 @@ async def run_phase(
         wall = (finished_at or time.monotonic()) - t0
         phase.worker_cpu = [(proc_cpu(w.popen.pid) - c) / wall for w, c in zip(workers, cpu0, strict=True)]
         phase.sim_cpu = (proc_cpu(sim.popen.pid) - sim0) / wall
+        phase.pg_cpu = (postgres_cpu() - pg0) / wall
+        phase.bench_cpu = (time.process_time() - bench0) / wall
+        phase.wall = wall
     finally:
         for w in workers:
             w.stop()
+    # Backends report their counts when they exit (the workers' just did); the snapshot is refreshed first.
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    phase.commits = int(await conn.fetchval(commits)) - int(commits0)
     rows = await conn.fetch(
         "SELECT status, outcome, due_at, started_at, ended_at FROM attempts WHERE id = ANY($1::int[])", ids
     )
@@ -365,6 +397,17 @@ async def run_phase(
     return phase
 
 
+def cpu_ms_per_call(p: Phase) -> dict[str, float]:
+    """CPU milliseconds each kind of process spent per finished attempt."""
+    per = 1000 * p.wall / max(1, p.finished)
+    return {
+        "workers": sum(p.worker_cpu) * per,
+        "simulator": p.sim_cpu * per,
+        "postgresql": p.pg_cpu * per,
+        "bench": p.bench_cpu * per,
+    }
+
+
 def describe(p: Phase) -> str:
     cpu = ", ".join(f"{c * 100:.0f} %" for c in p.worker_cpu)
     return (
@@ -372,7 +415,10 @@ def describe(p: Phase) -> str:
         f"{p.throughput:.1f}/s; lateness p50 {percentile(p.lateness_ms, 0.5):.0f} ms, "
         f"p99 {percentile(p.lateness_ms, 0.99):.0f} ms, "
         f"max {max(p.lateness_ms, default=float('nan')):.0f} ms; "
-        f"worker CPU {cpu} of a core; simulator {p.sim_cpu * 100:.0f} %; outcomes {dict(p.outcomes)}"
+        f"worker CPU {cpu} of a core; simulator {p.sim_cpu * 100:.0f} %; PostgreSQL {p.pg_cpu * 100:.0f} %, "
+        f"{p.commits / max(1, p.finished):.0f} commits per finished attempt; CPU ms per attempt "
+        + ", ".join(f"{k} {v:.1f}" for k, v in cpu_ms_per_call(p).items())
+        + f"; outcomes {dict(p.outcomes)}"
         + (f"; unfinished {dict(p.unfinished)}" if p.unfinished else "")
     )
 
@@ -390,7 +436,7 @@ def double_dials(dials: list[dict[str, Any]]) -> tuple[int, int]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="per phase")
-    parser.add_argument("--rate", type=float, default=25.0, help="arrivals per second (open loop)")
+    parser.add_argument("--rate", type=float, default=40.0, help="arrivals per second (open loop)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--speed", type=float, default=20.0, help="simulator speed")
     parser.add_argument("--talk", type=float, default=20.0, help="lead talk, simulator seconds")
@@ -465,11 +511,21 @@ async def main() -> None:
         f"({'saturated' if solo_cpu >= 0.9 else 'NOT saturated'}); median worker CPU with "
         f"{args.workers}: {statistics.median(many.worker_cpu) * 100:.0f} %"
     )
+    ok = ratio >= 1.6 and p99 < 500 and channel_twice + lead_twice == 0
+    # The most any number of workers could finish on this machine if every core were busy and each attempt
+    # cost what it cost with one worker: the simulator and PostgreSQL share the cores with the workers.
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / sum(cpu_ms_per_call(one).values()) / one.throughput if one.throughput else 0.0
+    print(
+        f"this machine: {cores} cores; one attempt cost {sum(cpu_ms_per_call(one).values()):.1f} ms of CPU "
+        f"in all with one worker and {sum(cpu_ms_per_call(many).values()):.1f} ms with {args.workers}; "
+        f"all cores busy at phase 1's cost per attempt would finish {ceiling:.2f} x phase 1's throughput"
+    )
     print(
         f"throughput_ratio={ratio:.2f} lateness_p99_ms={p99:.0f} double_dials={channel_twice + lead_twice} "
         f"throughput_1={one.throughput:.1f} throughput_{args.workers}={many.throughput:.1f} "
         f"lateness_p99_ms_1={percentile(one.lateness_ms, 0.99):.0f} solo_cpu_pct={solo_cpu * 100:.0f} "
-        f"rate={args.rate:g} ok={ratio >= 1.6 and p99 < 500 and channel_twice + lead_twice == 0}"
+        f"ceiling_ratio={ceiling:.2f} rate={args.rate:g} ok={ok}"
     )
 
 
