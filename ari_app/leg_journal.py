@@ -98,6 +98,8 @@ class StoreJournal:
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
         self._writer = None
+        _finish(self._queue, RuntimeError("the leg journal is closed"))  # nobody waits for ever
+        self._queue = []
 
     # -- the writer -------------------------------------------------------------------------------------
 
@@ -125,6 +127,9 @@ class StoreJournal:
             batch, self._queue = self._queue, []
             try:
                 await self._store(batch)
+            except asyncio.CancelledError:
+                _finish(batch, RuntimeError("the leg journal is closed"))
+                raise
             except Exception:  # never lose the writer: the next batch must still be stored
                 log.exception("leg journal: a batch could not be stored")
                 _finish(batch, RuntimeError("the leg journal failed"))

@@ -42,9 +42,13 @@ class AdminPool:
     def free(self, busy: Collection[str] = ()) -> int:
         return sum(1 for a in self._admins if a.name not in busy and a.name not in self._held)
 
-    @property
-    def held(self) -> frozenset[str]:
-        return frozenset(self._held)
+    def offer(self, *, busy: Collection[str] = (), avoid: str | None = None) -> AdminSettings | None:
+        """The best candidate neither busy nor held, now held (until ``release``)."""
+        candidates = self.candidates(avoid=avoid, busy={*busy, *self._held})
+        if not candidates:
+            return None
+        self._held.add(candidates[0].name)
+        return candidates[0]
 
     def picking(self, *, busy: Collection[str] = (), avoid: str | None = None) -> AdminPicking:
         """One start's way through the roster: each admin it is offered is held until given back."""
@@ -81,12 +85,8 @@ class AdminPicking:
         self.current: AdminSettings | None = None
 
     def next(self) -> AdminSettings | None:
-        pool = self._pool
         self.drop()
-        candidates = pool.candidates(avoid=self._avoid, busy=self._busy | self._refused | pool.held)
-        if candidates:
-            self.current = candidates[0]
-            pool._held.add(self.current.name)
+        self.current = self._pool.offer(busy=self._busy | self._refused, avoid=self._avoid)
         return self.current
 
     def refused(self) -> None:

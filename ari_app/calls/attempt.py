@@ -97,11 +97,7 @@ class AttemptStart:
 
 
 @dataclass(frozen=True)
-class AttemptPlan:
-    attempt_id: int
-    lead_phone: str  # E.164, validated at intake
-    final: bool
-    amd: bool
+class AttemptPlan(AttemptStart):
     admin: AdminSettings
 
 

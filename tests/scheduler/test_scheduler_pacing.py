@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ari_app.scheduler.pacing import DatabasePacer, LocalPacer, Unpaced, make_pacer
 
 
-def engine_of(sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
-    return sessions.kw["bind"]
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    return sessions.kw["bind"]  # type: ignore[no-any-return]
 
 
-async def test_workers_sharing_the_trunk_get_start_slots_one_gap_apart(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
+@pytest.fixture
+def pg_engine(db_sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     engine = engine_of(db_sessionmaker)
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs one worker, which paces in memory")
+    return engine
+
+
+async def test_workers_sharing_the_trunk_get_start_slots_one_gap_apart(pg_engine: AsyncEngine) -> None:
     rate = 20.0
-    workers = [DatabasePacer(engine, rate) for _ in range(3)]  # three workers' pacers, one trunk
+    workers = [DatabasePacer(pg_engine, rate) for _ in range(3)]  # three workers' pacers, one trunk
 
     waits = await asyncio.gather(*(workers[i % 3].slot_in() for i in range(30)))
 
@@ -33,13 +36,8 @@ async def test_workers_sharing_the_trunk_get_start_slots_one_gap_apart(
     assert sum(gaps) / len(gaps) >= 1 / rate * 0.8
 
 
-async def test_a_trunk_idle_for_a_while_starts_the_next_call_at_once(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
-    engine = engine_of(db_sessionmaker)
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one worker, which paces in memory")
-    pacer = DatabasePacer(engine, rate=1000.0)
+async def test_a_trunk_idle_for_a_while_starts_the_next_call_at_once(pg_engine: AsyncEngine) -> None:
+    pacer = DatabasePacer(pg_engine, rate=1000.0)
 
     await pacer.slot_in()
     await asyncio.sleep(0.05)  # fifty gaps pass unused: they are not saved up for a burst
