@@ -57,11 +57,6 @@ async def trunk_load(sessions: async_sessionmaker[AsyncSession]) -> TrunkLoad:
     return TrunkLoad(len(names), frozenset(n for n in names if n is not None))
 
 
-async def busy_admins(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
-    """Admins on a call now, according to the database (every worker's calls)."""
-    return set((await trunk_load(sessions)).busy)
-
-
 def _admin_taken(exc: IntegrityError) -> bool:
     text_ = str(exc.orig)
     return ADMIN_INDEX in text_ or "attempts.admin_name" in text_

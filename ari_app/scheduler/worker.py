@@ -24,7 +24,7 @@ from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, release, renew_lease
 from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
 from .admission import start_attempt, trunk_load
-from .pacing import LocalPacer, Pacer, Unpaced
+from .pacing import Pacer
 from .recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ class Worker:
         server: str,
         poll_interval: float = 0.5,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
+        pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,
-        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -73,8 +73,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.on_outcome = on_outcome
         self.can_dial = can_dial
-        rate = settings.calls.calls_per_second
-        self.pacer: Pacer = pacer or (LocalPacer(rate) if rate > 0 else Unpaced())
+        self.pacer = pacer  # new calls per second, trunk-wide (``make_pacer``)
         self.pool = AdminPool(settings.admins, settings.calls.admin_selection, worker=worker_id)
         self._tasks: set[asyncio.Task[None]] = set()
         self._handling: set[int] = set()

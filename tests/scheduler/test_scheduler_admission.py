@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ari_app.calls.admins import AdminPicking, AdminPool
 from ari_app.clock import VirtualClock
 from ari_app.lifecycle import IntakeData, Lifecycle
-from ari_app.scheduler.admission import busy_admins, start_attempt
+from ari_app.scheduler.admission import start_attempt, trunk_load
 from ari_app.settings import AdminSettings, Settings, load_settings
 from ari_app.store.claims import claim_due_attempts
 from ari_app.store.models import Attempt
@@ -72,7 +72,7 @@ async def test_an_admin_on_a_call_is_not_given_a_second_one(
     assert started.plan is not None and started.plan.admin.name == "ada"
     assert (refused.plan, refused.why) == (None, "no_admin")
     assert await status_of(db_sessionmaker, second) == "scheduled"  # back in the queue, nothing used up
-    assert await busy_admins(db_sessionmaker) == {"ada"}
+    assert (await trunk_load(db_sessionmaker)).busy == {"ada"}
 
 
 async def test_a_taken_admin_makes_the_start_fall_through_to_the_next_candidate(
@@ -90,7 +90,7 @@ async def test_a_taken_admin_makes_the_start_fall_through_to_the_next_candidate(
     )
 
     assert started.plan is not None and started.plan.admin.name == "bob"
-    assert await busy_admins(db_sessionmaker) == {"ada", "bob"}
+    assert (await trunk_load(db_sessionmaker)).busy == {"ada", "bob"}
 
 
 async def test_two_workers_starting_at_once_with_the_same_admin_get_one_call(
