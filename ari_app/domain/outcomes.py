@@ -2,7 +2,7 @@
 
 The lead leg is judged by (in this order): a machine answering; an answered leg's talk time; the cause on
 ChannelDestroyed when it is specific; the last Dial status when the cause is generic. Recorded on Asterisk
-22.10.1 (see ``shared/ari-samples``): rejections and unallocated numbers come with Dial NOANSWER, so the cause
+22.10.1 (see ``tests/recordings``): rejections and unallocated numbers come with Dial NOANSWER, so the cause
 must win over the Dial status; create + dial on PJSIP often brings no final Dial status at all; Local channels
 end busy/congestion with cause 0 or 16 and the answer in the Dial status.
 """

@@ -1,4 +1,4 @@
-"""JSON builders in Asterisk 22's shapes (see ../shared/ari-samples): timestamps, causes, events."""
+"""JSON builders in Asterisk 22's shapes (see tests/recordings): timestamps, causes, events."""
 
 from __future__ import annotations
 

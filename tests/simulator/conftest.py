@@ -16,7 +16,8 @@ import pytest
 from ari_app.simulator import Scenario, SimulatorServer
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO.parent / "shared" / "ari-samples"
+# Recorded from a real Asterisk 22.10.1 (tests/recordings/README.md): measured facts the simulator must match.
+SAMPLES = REPO / "tests" / "recordings"
 APP = "callback-app"
 USER = PASSWORD = "callback"
 WAIT = 10.0  # wall seconds; generous, the simulator runs fast

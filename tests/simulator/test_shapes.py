@@ -7,13 +7,9 @@ import json
 from collections import defaultdict
 from typing import Any
 
-import pytest
-
 from ari_app.simulator import Scenario
 
 from .conftest import APP, SAMPLES
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"recordings not found at {SAMPLES}")
 
 TOUR = Scenario.from_dict(
     {

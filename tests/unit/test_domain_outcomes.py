@@ -1,4 +1,4 @@
-"""Outcome classification from what Asterisk 22 really said (shared/ari-samples) and the architecture."""
+"""Outcome classification from what Asterisk 22 really said (tests/recordings) and the architecture."""
 
 from __future__ import annotations
 
