@@ -3,8 +3,8 @@ in a conftest.py (``tests/`` is on sys.path because it has no ``__init__.py``).
 
 ``db_url`` runs a test once on SQLite (a temporary file) and once on PostgreSQL (a database of its own,
 created for the test and dropped after it). PostgreSQL is found at ``CALLBACK_TEST_POSTGRES_URL``
-(default ``postgresql://postgres@127.0.0.1:5432/test``); if it isn't reachable the PostgreSQL cases fail,
-unless ``CALLBACK_TEST_NO_POSTGRES=1`` turns them into skips.
+(default: the loopback-only test role that ``scripts/test-deps.sh`` creates); if it isn't reachable the
+PostgreSQL cases fail, unless ``CALLBACK_TEST_NO_POSTGRES=1`` turns them into skips.
 """
 
 from __future__ import annotations
@@ -22,12 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.store import make_engine, make_sessionmaker, upgrade
 
-PG_ADMIN_URL = os.environ.get("CALLBACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# A test credential on loopback, not a secret: the role may only create the tests' own databases.
+PG_ADMIN_URL = os.environ.get(
+    "CALLBACK_TEST_POSTGRES_URL", "postgresql://callback_test:callback_test@127.0.0.1:5432/callback_test"
+)
 PG_TIMEOUT_S = 10.0
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 async def _pg_admin() -> asyncpg.Connection:
@@ -37,8 +44,10 @@ async def _pg_admin() -> asyncpg.Connection:
         return await asyncpg.connect(PG_ADMIN_URL, timeout=PG_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc!r}. Start it (trust auth, database "
-            "'test'), point CALLBACK_TEST_POSTGRES_URL at it, or set CALLBACK_TEST_NO_POSTGRES=1 to skip.",
+            f"PostgreSQL is not reachable at {_shown(PG_ADMIN_URL)}: {exc!r}. Run "
+            "`sudo bash scripts/test-deps.sh` (it installs PostgreSQL and creates the test role), point "
+            "CALLBACK_TEST_POSTGRES_URL at another "
+            "server, or set CALLBACK_TEST_NO_POSTGRES=1 to skip.",
             pytrace=False,
         )
 
