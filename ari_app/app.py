@@ -25,6 +25,7 @@ from .ari.dispatch import EventRouter
 from .audio.manifest import load_manifest
 from .audio.media import sound_uri
 from .calls.attempt import AttemptResult, CallRunner
+from .calls.ids import new_installation_id
 from .calls.media import MediaCatalog
 from .clock import Clock
 from .leg_journal import StoreJournal
@@ -41,6 +42,7 @@ from .services import Services
 from .settings import Settings
 from .sms.gateway import SmsGateway, make_gateway
 from .store.engine import engine_for, make_sessionmaker
+from .store.installation import installation_id
 from .store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,11 @@ class Runtime:
             router = EventRouter()
             journal = StoreJournal(sessions, self.clock)
             self._stack.push_async_callback(journal.aclose)  # after the worker stops, before the engine
+            installation = await installation_id(
+                sessions, configured=s.ari.installation_id, generate=new_installation_id
+            )
             runner = CallRunner(
+                installation=installation,
                 ari=ari,
                 router=router,
                 journal=journal,
@@ -167,6 +173,7 @@ class Runtime:
                 )
             )
             recovery = Recovery(
+                installation=installation,
                 sessions=sessions,
                 ari=ari,
                 lifecycle=lifecycle,

@@ -36,6 +36,7 @@ from .audio.manifest import load_manifest
 from .audio.media import sound_uri
 from .audio.prompts import PROMPTS
 from .basic_auth import basic_auth
+from .calls.ids import belongs_to, has_our_shape, parse_leg_id
 from .errors import CallbackError, ConfigError
 from .settings import ENV_PREFIX, Settings, load_settings
 from .sms.templates import MessageKind, encoding_info, is_gsm7, render
@@ -409,6 +410,57 @@ async def check_trunk(ari: AriClient, s: Settings) -> CheckResult:
     return CheckResult("trunk", "ok", f"{template}: endpoint {target[1]!r} is {endpoint.state}")
 
 
+async def _installation_facts(s: Settings, attempt_ids: set[int]) -> tuple[str, set[int]]:
+    """The stored installation id ("" before the first start) and which of ``attempt_ids`` are running."""
+    from sqlalchemy import select
+
+    from .store.engine import engine_for, make_sessionmaker
+    from .store.models import Attempt, Installation
+
+    engine = engine_for(s.database)
+    try:
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session:
+            row = await session.get(Installation, 1)
+            running = set(
+                await session.scalars(
+                    select(Attempt.id).where(
+                        Attempt.id.in_(attempt_ids), Attempt.status.in_(("claimed", "running"))
+                    )
+                )
+            )
+        return (row.installation_id if row else ""), running
+    finally:
+        await engine.dispose()
+
+
+async def check_shared_pbx(ari: AriClient, s: Settings) -> CheckResult:
+    """Call ids on the PBX: another installation asking for ids of ours would have its calls refused and,
+    before ids had an installation part, had its calls hung up by ours (seen on a real Asterisk)."""
+    shaped = [c.id for c in await ari.list_channels() if has_our_shape(c.id)]
+    try:
+        stored, _ = await _installation_facts(s, set())
+    except Exception as exc:  # the database check reports why
+        return CheckResult("shared-pbx", "skip", f"database not readable ({type(exc).__name__})")
+    installation = s.ari.installation_id or stored
+    if not installation:
+        return CheckResult("shared-pbx", "ok", "no installation id yet: one is generated at the first start")
+    mine = [leg for cid in shaped if (leg := parse_leg_id(cid)) and leg.installation == installation]
+    _, running = await _installation_facts(s, {leg.attempt_id for leg in mine})
+    strangers = sorted({leg.attempt_id for leg in mine} - running)
+    others = sorted({cid for cid in shaped if not belongs_to(cid, installation)})
+    if strangers:
+        return CheckResult(
+            "shared-pbx",
+            "warn",
+            f"live channels use this installation's id {installation!r} for attempts it is not running "
+            f"({', '.join(map(str, strangers[:5]))}): another installation on this PBX has the same id",
+            "set a different ari.installation_id on one of them (a copy of a database carries its id)",
+        )
+    note = f"; live calls of other applications with ids of our shape: {len(others)}" if others else ""
+    return CheckResult("shared-pbx", "ok", f"installation id {installation!r} is ours alone{note}")
+
+
 async def check_application(s: Settings, ari: AriClient, limit: float) -> CheckResult:
     app = s.ari.app
     with contextlib.suppress(AriNotFound):
@@ -651,7 +703,15 @@ async def run_checks(
         ari_result, version = await _bounded_pair("ari", check_ari(ari, settings), limit)
         add(ari_result)
         if version is None:
-            for name in ("asterisk-version", "modules", "admin-endpoints", "trunk", "application", "sounds"):
+            for name in (
+                "asterisk-version",
+                "modules",
+                "admin-endpoints",
+                "trunk",
+                "shared-pbx",
+                "application",
+                "sounds",
+            ):
                 add(CheckResult(name, "skip", "ARI is not reachable"))
         else:
             add(version)
@@ -659,6 +719,7 @@ async def run_checks(
             add(modules)
             add(await _bounded("admin-endpoints", check_admins(ari, settings), limit))
             add(await _bounded("trunk", check_trunk(ari, settings), limit))
+            add(await _bounded("shared-pbx", check_shared_pbx(ari, settings), limit))
             add(await _bounded("application", check_application(settings, ari, limit), limit * 2))
             add(await _bounded("sounds", check_sounds(settings, ari, loaded, limit), limit * 2))
     add(await _bounded("sms-gateway", check_sms(settings, limit), limit, blocks_calls=False))

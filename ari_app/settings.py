@@ -35,6 +35,9 @@ class AriSettings(_Section):
     trunk_template: str = "PJSIP/{number}@trunk"
     amd_context: str = "callback-amd"
     amd_extension: str = "s"
+    # Part of every channel, bridge and playback id (cb-{installation}-{attempt}-…), so installations sharing
+    # one PBX never ask for each other's ids. Empty: generated once and stored in the database.
+    installation_id: str = Field(default="", pattern=r"^[a-z0-9]{0,16}$")
 
 
 class DatabaseSettings(_Section):

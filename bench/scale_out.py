@@ -21,7 +21,8 @@ does: commit, then wake the workers). Phase 1: one worker; phase 2: ``--workers`
 batch. Measured per phase: throughput (attempts finished / seconds from the first arrival to the last
 end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /proc; ≥ 90 % of a core means
 the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
-dialled twice, or two lead legs (``cb-{attempt}-lead-…``) for one attempt. The last line holds the figures
+dialled twice, or two lead legs (``cb-{installation}-{attempt}-lead-…``) for one attempt. The last line
+holds the figures
 as key=value (goals on 2 cores: throughput_ratio ≥ 1.6, lateness_p99_ms < 500 with 4 workers, 0 double
 dials), and ``ceiling_ratio``: the most any number of workers could finish on this machine with every core
 busy at phase 1's CPU per attempt (workers, simulator, PostgreSQL and this process together).
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ari_app.basic_auth import basic_auth  # noqa: E402
+from ari_app.calls.ids import parse_leg_id  # noqa: E402
 from ari_app.clock import RealClock  # noqa: E402
 from ari_app.lifecycle import IntakeData, Lifecycle  # noqa: E402
 from ari_app.settings import load_settings  # noqa: E402
@@ -427,9 +429,9 @@ def double_dials(dials: list[dict[str, Any]]) -> tuple[int, int]:
     by_channel = Counter(str(d.get("channel_id")) for d in dials if d.get("channel_id"))
     lead_legs: Counter[str] = Counter()
     for channel_id in by_channel:
-        parts = channel_id.split("-")
-        if len(parts) >= 3 and parts[0] == "cb" and parts[2] == "lead":
-            lead_legs[parts[1]] += 1
+        leg = parse_leg_id(channel_id)
+        if leg is not None and leg.role == "lead":
+            lead_legs[f"{leg.installation}-{leg.attempt_id}"] += 1
     return sum(1 for n in by_channel.values() if n > 1), sum(1 for n in lead_legs.values() if n > 1)
 
 

@@ -41,6 +41,15 @@ PROMPTS: dict[str, str] = {
         "Please call us back at {number}. Thank you."
     ),
     "goodbye": "Thank you. Goodbye.",
+    # The lead's number in the whisper, one sound file a digit: Asterisk can't stop a ``digits:`` item
+    # (recording 15: only the current digit is cut, the rest plays on), but a stop during a sound item ends
+    # the whole playlist at once.
+    **{
+        f"digit-{d}": word
+        for d, word in enumerate(
+            ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+        )
+    },
 }
 
 

@@ -43,6 +43,7 @@ from ..clock import Clock
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead
 from ..domain.phone import dial_digits
 from ..settings import AdminSettings, Settings
+from .ids import CallIds
 from .media import MediaCatalog
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ _RING_MARGIN = 10.0
 _MAX_TALK_SECONDS = 4 * 3600.0
 # Business seconds to wait, at the end of an attempt, for the legs we hung up to be reported destroyed.
 _SETTLE_SECONDS = 5.0
+# Wall seconds to wait for a created channel's StasisStart: Asterisk answers the create, then hands the
+# channel to the application on another thread (1.4-4.6 ms measured); a dial sent before it is refused.
+_STASIS_WAIT_WALL = 5.0
+# Wall seconds, on top of what is left to play, to wait for a stopped playback's PlaybackFinished.
+_STOP_MARGIN_WALL = 2.0
 
 
 def _pbx_time(stamp: str) -> datetime | None:
@@ -116,6 +122,9 @@ class LegState:
     channel_id: str
     role: str
     state: str = "Down"
+    # Asterisk answered our create/originate with this id: only then is the channel ours to hang up. A
+    # refused create (409: the id is taken) leaves nothing of ours to clean up.
+    created: bool = False
     in_stasis: bool = False
     up_at: datetime | None = None
     destroyed: bool = False
@@ -133,6 +142,7 @@ class LegState:
     digits: list[str] = field(default_factory=list)
     talking: bool | None = None  # None: no talk-detect event yet
     talk_finished: bool = False
+    talk_starts: int = 0
 
     @property
     def ended(self) -> bool:
@@ -142,6 +152,8 @@ class LegState:
 @dataclass
 class PlaybackState:
     id: str
+    channel_id: str = ""
+    length: float = 0.0  # business seconds it lasts when played whole (an estimate where unknown)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     pbx_started: datetime | None = None
@@ -162,6 +174,7 @@ class CallRunner:
     def __init__(
         self,
         *,
+        installation: str,
         ari: AriClient,
         router: EventRouter,
         journal: LegJournal,
@@ -170,6 +183,7 @@ class CallRunner:
         media: MediaCatalog,
         app: str,
     ) -> None:
+        self.installation = installation
         self.ari = ari
         self.router = router
         self.journal = journal
@@ -207,10 +221,10 @@ class AttemptCall:
         self.r = runner
         self.plan = plan
         self.calls = runner.settings.calls
-        a = plan.attempt_id
-        self.admin_id = f"cb-{a}-admin-1"
-        self.lead_id = f"cb-{a}-lead-1"
-        self.bridge_id = f"cb-{a}-bridge"
+        self.ids = CallIds(runner.installation, plan.attempt_id)
+        self.admin_id = self.ids.leg("admin")
+        self.lead_id = self.ids.leg("lead")
+        self.bridge_id = self.ids.bridge
         self.legs: dict[str, LegState] = {}
         self.playbacks: dict[str, PlaybackState] = {}
         self.bridge_created = False
@@ -279,6 +293,7 @@ class AttemptCall:
                 fields.update(state="bridged", bridged_at=leg.bridged_at)
         elif isinstance(ev, ChannelTalkingStarted):
             leg.talking = True
+            leg.talk_starts += 1
         elif isinstance(ev, ChannelTalkingFinished):
             leg.talking = False
             leg.talk_finished = True
@@ -293,11 +308,11 @@ class AttemptCall:
             return [pb] if pb is not None else []
         return []
 
-    async def _until(self, cond: Callable[[], T | None], seconds: float) -> T | None:
-        """Wait up to ``seconds`` of business time for ``cond`` to return something truthy."""
+    async def _until(self, cond: Callable[[], T | None], seconds: float, *, wall: bool = False) -> T | None:
+        """Wait up to ``seconds`` of business (or wall) time for ``cond`` to return something truthy."""
         assert self.sub is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, seconds) / self.r.clock.speed
+        deadline = loop.time() + max(0.0, seconds) / (1.0 if wall else self.r.clock.speed)
         while True:
             result = cond()
             if result:
@@ -339,20 +354,35 @@ class AttemptCall:
         except _End as end:
             result = AttemptResult(end.outcome, end.detail)
         except AriUnreachable as exc:
-            result = AttemptResult(Outcome.SYSTEM_ERROR, f"PBX unreachable: {exc.ari_message or exc}")
+            result = AttemptResult(
+                Outcome.SYSTEM_ERROR, f"PBX unreachable: {exc.ari_message or exc}{self._lead_evidence()}"
+            )
         except AriError as exc:
-            result = AttemptResult(Outcome.SYSTEM_ERROR, f"ARI error in {exc.operation}: {exc.status} {exc}")
+            # An error or timeout on our side of ARI is never the lead's outcome (it would spend one of their
+            # attempts, or close the request, on our fault): system_error, with what the lead leg did.
+            result = AttemptResult(
+                Outcome.SYSTEM_ERROR,
+                f"ARI error in {exc.operation}: {exc.status} {exc}{self._lead_evidence()}",
+            )
         finally:
             await self._cleanup()
             self.sub.close()
         result.admin_name = result.admin_name or self.plan.admin.name
         result.lead_dialled = self.lead_dialled
-        if result.outcome == Outcome.SYSTEM_ERROR and self.lead_dialled:
-            # The phone may have rung: judge the lead leg by what Asterisk told us rather than retrying blind.
-            lead = self.legs.get(self.lead_id)
-            if lead is not None and (lead.destroyed or lead.up_at is not None):
-                result.outcome = self._classify_lead(lead, talk=None)
         return result
+
+    def _lead_evidence(self) -> str:
+        lead = self.legs.get(self.lead_id)
+        if lead is None:
+            return "; the lead was not dialled"
+        if not self.lead_dialled:
+            return "; the lead's channel was never dialled"
+        seen = ["answered" if lead.up_at else "not answered"]
+        if lead.bridged_at:
+            seen.append("bridged")
+        if lead.destroyed:
+            seen.append(self._describe(lead))
+        return "; lead leg: " + ", ".join(seen)
 
     async def _run(self) -> AttemptResult:
         await self._ring_admin()
@@ -360,6 +390,7 @@ class AttemptCall:
             await self._whisper()
         ringback = await self._play(self.admin_id, ["tone:ring;tonezone=us"], "ringback")
         lead = await self._ring_lead()
+        # A tone stops at once; the admin joins the bridge only once it really has (recording 15).
         await self._stop(ringback)
         if self.plan.amd:
             status = await self._detect_machine()
@@ -394,9 +425,12 @@ class AttemptCall:
                 raise _End(*await self._allocation_failed(admin.endpoint, "admin")) from None
             raise
         except AriOutcomeUnknown:
+            # Sent, answer lost: the id is this installation's alone, so a channel by that id is ours.
+            leg.created = True
             await self.r.journal.leg_update(self.admin_id, state="dial_unknown")
             log.warning("attempt %s: originate answer lost; following events", self.plan.attempt_id)
         else:
+            leg.created = True
             await self.r.journal.leg_update(self.admin_id, state="requested")
 
         answered = await self._until(
@@ -426,12 +460,13 @@ class AttemptCall:
         leg = self.legs[self.admin_id]
         key = self.calls.accept_key
         digits = dial_digits(self.plan.lead_phone).lstrip("+")
-        media = self.r.media
-        length = media.duration("admin-whisper") + media.digits_duration(digits) + media.duration("press-1")
+        # Every item a sound: a stop during a digits: item is ignored by Asterisk and the rest plays on
+        # (recording 15), while a stop during a sound item ends the whole list at once.
+        items = ["admin-whisper", *(f"digit-{d}" for d in digits), "press-1"]
         for round_no in (1, 2):
             leg.digits.clear()
-            prompt = [media.uri("admin-whisper"), f"digits:{digits}", media.uri("press-1")]
-            pb = await self._play(self.admin_id, prompt, f"whisper-{round_no}")
+            pb = await self._play_prompts(self.admin_id, items, f"whisper-{round_no}")
+            length = pb.length
 
             def heard(pb: PlaybackState = pb) -> str | None:
                 if key in leg.digits:
@@ -448,6 +483,8 @@ class AttemptCall:
                 )
             if got == "accepted":
                 await self._stop(pb)
+                if pb.finished_at is None and not leg.ended:
+                    raise _End(Outcome.SYSTEM_ERROR, "the whisper did not stop when the admin accepted")
                 return
             if got == "gone":
                 raise _End(Outcome.ADMIN_UNAVAILABLE, f"admin {self.plan.admin.name} hung up at the whisper")
@@ -458,10 +495,8 @@ class AttemptCall:
         if admin.ended:
             return
         if prompt is not None:
-            pb = await self._play(self.admin_id, [self.r.media.uri(prompt)], "release")
-            await self._until(
-                lambda: pb.finished_at is not None or admin.ended, self.r.media.duration(prompt) + 5.0
-            )
+            pb = await self._play_prompts(self.admin_id, [prompt], "release")
+            await self._until(lambda: pb.finished_at is not None or admin.ended, pb.length + 5.0)
         await self._hangup(self.admin_id)
 
     # -- lead -------------------------------------------------------------------------------------
@@ -502,17 +537,35 @@ class AttemptCall:
                 await self.r.ari.get_channel(self.lead_id)
             except AriNotFound:
                 raise _End(Outcome.SYSTEM_ERROR, "lead channel create: answer lost, no channel") from None
+        leg.created = True
+
+        # Asterisk answers the create before the channel is in the application; a dial sent before its
+        # StasisStart is refused with 409 and dials nothing (recording 14). The subscription is older than
+        # the create, so the StasisStart is never missed.
+        entered = await self._until(
+            lambda: "in" if leg.in_stasis else ("gone" if leg.ended else None), _STASIS_WAIT_WALL, wall=True
+        )
+        if entered != "in":
+            raise _End(Outcome.SYSTEM_ERROR, "the lead's channel never entered the application; not dialled")
 
         ring_timeout = self.calls.final_lead_ring_timeout if self.plan.final else self.calls.lead_ring_timeout
         await self.r.journal.leg_update(self.lead_id, state="requested")
-        self.lead_dialled = True
         try:
             await self.r.ari.dial(self.lead_id, timeout=ring_timeout)
         except AriOutcomeUnknown:
+            # Sent, answer lost: the phone may ring. Resolve from events, never dial again.
+            self.lead_dialled = True
             await self.r.journal.leg_update(self.lead_id, state="dial_unknown")
             log.warning("attempt %s: dial answer lost; resolving from events", self.plan.attempt_id)
-        except AriNotFound:
-            pass  # the channel ended before the dial: ChannelDestroyed tells why
+        except AriError as exc:
+            # Refused (or the channel vanished first): Asterisk dialled nothing, so it is not the lead's
+            # outcome. A refused channel stays Down in the application until hung up (cleanup does).
+            await self.r.journal.leg_update(self.lead_id, cause_txt=f"dial refused: {exc.status} {exc}"[:200])
+            raise _End(
+                Outcome.SYSTEM_ERROR, f"Asterisk refused the lead's dial ({exc.status} {exc}); not dialled"
+            ) from None
+        else:
+            self.lead_dialled = True  # only once Asterisk accepted the dial
 
         def rung() -> str | None:
             if leg.up_at is not None and not leg.destroyed:
@@ -555,6 +608,10 @@ class AttemptCall:
         """Send the answered lead through the AMD dialplan context and read the verdict on its way back."""
         leg = self.legs[self.lead_id]
         await self.r.ari.subscribe(self.r.app, f"channel:{self.lead_id}")
+        if self.plan.final:
+            # Listen from the answer: on a machine the drop must wait for the greeting's end, which may come
+            # while AMD decides or while the admin hears the release prompt (a 3 s greeting did).
+            await self.r.ari.set_variable(self.lead_id, "TALK_DETECT(set)", str(self.calls.talk_detect_ms))
         await self.r.ari.continue_in_dialplan(
             self.lead_id, context=self.r.settings.ari.amd_context, extension=self.r.settings.ari.amd_extension
         )
@@ -576,24 +633,32 @@ class AttemptCall:
         if admin.ended:
             await self._hangup(self.lead_id)
             raise _End(Outcome.ADMIN_UNAVAILABLE, "admin hung up before the lead was connected")
-        await self.r.ari.create_bridge(bridge_type="mixing", bridge_id=self.bridge_id, name=self.bridge_id)
+        drop_key = self.calls.drop_key if not self.plan.final else ""
+        # With plain mixing Asterisk bridges two SIP legs natively the moment the second joins, and the
+        # admin's keys never reach us (recording 16); dtmf_events keeps the media in Asterisk. The lead
+        # still hears the keys.
+        bridge_type = "mixing,dtmf_events" if drop_key else "mixing"
+        await self.r.ari.create_bridge(bridge_type=bridge_type, bridge_id=self.bridge_id, name=self.bridge_id)
         self.bridge_created = True
         assert self.sub is not None
         self.sub.add_bridge(self.bridge_id)
         await self.r.ari.add_channel(self.bridge_id, [self.admin_id, self.lead_id])
-        await self._until(lambda: lead.bridged_at is not None or lead.ended or admin.ended, 5.0)
+        # Wall time: how long Asterisk takes to answer is not business time.
+        await self._until(lambda: lead.bridged_at is not None or lead.ended or admin.ended, 5.0, wall=True)
+        if lead.bridged_at is None and not (lead.ended or admin.ended):
+            raise _End(Outcome.SYSTEM_ERROR, "the lead was added to the bridge but never entered it")
         bridged_at = lead.bridged_at or self._now()
         if lead.bridged_at is None:
             lead.bridged_at = bridged_at
             await self.r.journal.leg_update(self.lead_id, state="bridged", bridged_at=bridged_at)
-        drop_key = self.calls.drop_key
+        admin.digits.clear()  # keys from the whisper are not a drop request
 
         def over() -> str | None:
             if lead.ended:
                 return "lead"
             if admin.ended:
                 return "admin"
-            if not self.plan.final and drop_key and drop_key in admin.digits:
+            if drop_key and drop_key in admin.digits:
                 return "drop"
             return None
 
@@ -619,28 +684,45 @@ class AttemptCall:
 
     async def _voicemail_drop(self) -> AttemptResult:
         """Final attempt, machine: release the admin, wait for the beep, play the drop whole, hang up."""
-        await self._release_admin("lead-machine-admin")
         lead = self.legs[self.lead_id]
-        await self.r.ari.set_variable(self.lead_id, "TALK_DETECT(set)", str(self.calls.talk_detect_ms))
-        # Talking starts at once while the greeting plays; if nothing starts, the greeting is already over.
-        started = await self._until(lambda: lead.talking is not None or lead.ended, 3.0)
-        if started and lead.talking:
-            await self._until(lambda: lead.talk_finished or lead.ended, self.calls.greeting_timeout)
+        # Talk detection has listened since the answer (_detect_machine); the greeting may end meanwhile.
+        await self._release_admin("lead-machine-admin")
+        waited = await self._until_greeting_over(lead)
         if lead.ended:
             raise _End(Outcome.LEAD_MACHINE, "the machine hung up before the voicemail drop")
+        talk_starts = lead.talk_starts
         played, whole = await self._play_drop()
-        outcome = Outcome.VOICEMAIL_LEFT if whole else Outcome.LEAD_MACHINE
+        # The far end spoke again while the drop played: the greeting was not over, so the start of the
+        # message went onto the greeting, not the recording.
+        over_greeting = lead.talk_starts > talk_starts
+        outcome = Outcome.VOICEMAIL_LEFT if whole and not over_greeting else Outcome.LEAD_MACHINE
         detail = f"voicemail drop played {played:.1f} s" + ("" if whole else " (cut)")
+        if over_greeting:
+            detail += "; it began before the beep (the greeting went on)"
+        if waited == "no-audio":
+            detail += "; no end of the greeting was heard, dropped after the longest wait"
         return AttemptResult(outcome, detail, drop_played_seconds=played)
+
+    async def _until_greeting_over(self, lead: LegState) -> str:
+        """Wait for the greeting and its beep to end: silence for ``talk_detect_ms`` after the far end last
+        spoke. A pause shorter than that is a pause. A box that sends no audio after its beep never reports
+        the silence, so the wait is bounded by ``greeting_timeout`` from the answer."""
+        answered = lead.up_at or self._now()
+        limit = self.calls.greeting_timeout - (self._now() - answered).total_seconds()
+        got = await self._until(
+            lambda: lead.ended or (lead.talk_finished and lead.talking is False), max(0.0, limit)
+        )
+        if got:
+            return "heard"
+        if lead.talking is None:
+            return "silent"  # nothing said at all since the answer: there is no greeting to wait for
+        return "no-audio"
 
     async def _play_drop(self) -> tuple[float, bool]:
         lead = self.legs[self.lead_id]
         length = self.r.media.known_length("voicemail-drop")
-        pb = await self._play(self.lead_id, [self.r.media.uri("voicemail-drop")], "drop")
-        await self._until(
-            lambda: pb.finished_at is not None or lead.destroyed,
-            self.r.media.duration("voicemail-drop") + 15.0,
-        )
+        pb = await self._play_prompts(self.lead_id, ["voicemail-drop"], "drop")
+        await self._until(lambda: pb.finished_at is not None or lead.destroyed, pb.length + 15.0)
         started = pb.started_at
         finished = pb.finished_at
         if started is None or finished is None:
@@ -668,25 +750,53 @@ class AttemptCall:
         self.sub.add_channel(channel_id)  # before the request: we choose the id, events may beat the answer
         return leg
 
-    async def _play(self, channel_id: str, media: list[str], label: str) -> PlaybackState:
-        pb_id = f"{channel_id}-{label}"
-        pb = PlaybackState(pb_id)
+    async def _play(
+        self, channel_id: str, media: list[str], label: str, *, length: float = 0.0
+    ) -> PlaybackState:
+        pb_id = CallIds.playback(channel_id, label)
+        pb = PlaybackState(pb_id, channel_id, length)
         self.playbacks[pb_id] = pb
         await self.r.ari.play(channel_id, media, playback_id=pb_id)
         return pb
 
+    async def _play_prompts(self, channel_id: str, names: list[str], label: str) -> PlaybackState:
+        """Our named prompts as one playlist of sound items."""
+        media = self.r.media
+        length = sum(media.duration(name) for name in names)
+        return await self._play(channel_id, [media.uri(name) for name in names], label, length=length)
+
     async def _stop(self, pb: PlaybackState) -> None:
+        """Stop a playback for real. Asterisk's 204 does not mean the audio stopped, and a playback it cannot
+        stop answers 500 and plays on (recording 15): go on only after its PlaybackFinished, or once what is
+        left of it has had time to play."""
         if pb.finished_at is not None:
             return
         try:
             await self.r.ari.stop_playback(pb.id)
         except AriNotFound:
-            pass
+            pb.finished_at = pb.finished_at or self._now()  # already over
+            return
+        except AriServerError as exc:
+            log.info(
+                "attempt %s: %s could not be stopped (%s); waiting for its end",
+                self.plan.attempt_id,
+                pb.id,
+                exc.ari_message or exc.status,
+            )
+        leg = self.legs.get(pb.channel_id)
+        played = (self._now() - pb.started_at).total_seconds() if pb.started_at else 0.0
+        await self._until(
+            lambda: pb.finished_at is not None or (leg is not None and leg.ended),
+            max(0.0, pb.length - played) / self.r.clock.speed + _STOP_MARGIN_WALL,
+            wall=True,
+        )
+        if pb.finished_at is None:
+            log.warning("attempt %s: %s still playing after its stop", self.plan.attempt_id, pb.id)
 
     async def _hangup(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
-        if leg is not None and leg.destroyed:
-            return
+        if leg is not None and (leg.destroyed or not leg.created):
+            return  # never hang up a channel Asterisk did not create for us: the id may be someone else's
         try:
             await self.r.ari.hangup(channel_id)
         except AriNotFound:
@@ -727,7 +837,9 @@ class AttemptCall:
             if not leg.destroyed:
                 await self._hangup(channel_id)
         # Let each leg's ChannelDestroyed (its cause) reach the journal before this attempt lets go of it.
-        await self._until(lambda: all(leg.destroyed for leg in self.legs.values()), _SETTLE_SECONDS)
+        await self._until(
+            lambda: all(leg.destroyed or not leg.created for leg in self.legs.values()), _SETTLE_SECONDS
+        )
         for channel_id, leg in self.legs.items():
             if not leg.destroyed:
                 await self.r.journal.leg_update(channel_id, state="ended", ended_at=self._now())

@@ -6,10 +6,15 @@ from collections.abc import Callable, Mapping
 
 # Used to bound waits when a prompt's length is unknown (not in the manifest, e.g. a PBX with its own files).
 _ESTIMATE_SECONDS = 3.0
-_DIGIT_SECONDS = 0.6
 
-# The prompts the orchestrator plays.
-PROMPTS = ("admin-whisper", "press-1", "lead-machine-admin", "voicemail-drop")
+# The prompts the orchestrator plays (the lead's number in the whisper is spoken from digit-0 … digit-9).
+PROMPTS = (
+    "admin-whisper",
+    "press-1",
+    "lead-machine-admin",
+    "voicemail-drop",
+    *(f"digit-{d}" for d in range(10)),
+)
 
 
 class MediaCatalog:
@@ -33,7 +38,3 @@ class MediaCatalog:
     def duration(self, name: str) -> float:
         """A length to bound waits with: the real one when known, an estimate otherwise."""
         return self._lengths.get(name, _ESTIMATE_SECONDS)
-
-    @staticmethod
-    def digits_duration(digits: str) -> float:
-        return _DIGIT_SECONDS * len(digits)

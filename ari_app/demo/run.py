@@ -24,6 +24,7 @@ from sqlalchemy import select
 from ..app import Runtime
 from ..audio.manifest import sound_durations
 from ..basic_auth import basic_auth
+from ..calls.ids import parse_leg_id
 from ..clock import VirtualClock
 from ..settings import Settings, _merge, load_settings
 from ..simulator.scenario import Scenario
@@ -288,7 +289,14 @@ async def _check(
 
     if expect.get("voicemail_drop_whole"):
         last = attempts[-1] if attempts else None
-        channel = f"cb-{last.id}-lead-1" if last else ""
+        channel = next(
+            (
+                d["channel_id"]
+                for d in lead_dials
+                if last is not None and (leg := parse_leg_id(d["channel_id"])) and leg.attempt_id == last.id
+            ),
+            "",
+        )
         async with http.get(f"{sim_url}/_simulator/calls/{channel}", headers=auth) as resp:
             call = await resp.json() if resp.status == 200 else {}
         drops = [p for p in call.get("playbacks", []) if "voicemail-drop" in p.get("media_uri", "")]

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..ari.client import AriClient
 from ..ari.errors import AriError, AriNotFound
 from ..calls.attempt import AttemptResult
+from ..calls.ids import CallIds
 from ..clock import Clock
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead
 from ..lifecycle import Lifecycle
@@ -40,6 +41,7 @@ class Recovery:
     def __init__(
         self,
         *,
+        installation: str,
         sessions: async_sessionmaker[AsyncSession],
         ari: AriClient,
         lifecycle: Lifecycle,
@@ -47,6 +49,7 @@ class Recovery:
         app: str = "",
         worker_id: str = "",
     ) -> None:
+        self.installation = installation
         self.sessions = sessions
         self.ari = ari
         self.lifecycle = lifecycle
@@ -154,7 +157,7 @@ class Recovery:
         channel_ids = [admin.channel_id, lead.channel_id]
         try:
             # The bridge itself is the truth: the worker may have died before it recorded the bridging.
-            bridge = await self.ari.get_bridge(f"cb-{attempt.id}-bridge")
+            bridge = await self.ari.get_bridge(CallIds(self.installation, attempt.id).bridge)
             if not set(channel_ids) <= set(bridge.channels):
                 return None
             if attempt.ari_app and attempt.ari_app != self.app:
@@ -193,7 +196,7 @@ class Recovery:
             except AriError:
                 pass  # already gone: that is how the call ended
         try:
-            await self.ari.destroy_bridge(f"cb-{attempt.id}-bridge")
+            await self.ari.destroy_bridge(CallIds(self.installation, attempt.id).bridge)
         except AriError:
             pass
         talk = max(0.0, ((gone_at or self.clock.now()) - bridged_at).total_seconds())

@@ -318,3 +318,13 @@ class TrunkPace(Base):
 
     trunk: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_slot: Mapped[float] = mapped_column(Float)
+
+
+class Installation(Base):
+    """One row: this installation's id, part of every channel, bridge and playback id it asks Asterisk for
+    (``calls/ids.py``). Generated on first start unless ``ari.installation_id`` is configured."""
+
+    __tablename__ = "installation"
+
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[str] = mapped_column(String(16))

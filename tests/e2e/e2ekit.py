@@ -195,29 +195,49 @@ def stack_overrides() -> dict[str, dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
+async def open_simulator() -> AsyncIterator[SimulatorServer]:
+    """The PBX: one simulator, which several installations may share."""
+    durations = sound_durations(REPO / "sounds")
+    async with SimulatorServer(
+        port=0, speed=SPEED, scenario=Scenario.default(), sounds_durations=durations
+    ) as sim:
+        yield sim
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    sim: SimulatorServer,
+    db_path: Path,
+    overrides: dict[str, dict[str, Any]],
+    *,
+    configured_sms: bool = False,
+) -> AsyncIterator[Stack]:
+    """One installation (its own database, Stasis application and web port) on ``sim``."""
+    token = secrets.token_urlsafe(16)
+    settings = stack_settings(f"sqlite+aiosqlite:///{db_path}", sim.base_url, token, **overrides)
+    sms = None if configured_sms else ConsoleGateway()
+    clock = VirtualClock(start=OPEN_INSTANT, speed=SPEED)
+    async with (
+        Runtime(settings, clock, sms_gateway=sms) as runtime,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
+    ):
+        assert runtime.events is not None
+        await runtime.events.wait_connected(10.0)
+        auth = basic_auth(settings.ari.user, settings.ari.password.get_secret_value())
+        yield Stack(settings, runtime, sim.base_url, http, token, auth, sms)
+
+
+@contextlib.asynccontextmanager
 async def open_stack(
     tmp_path: Path, overrides: dict[str, dict[str, Any]], *, configured_sms: bool = False
 ) -> AsyncIterator[Stack]:
     """The whole stack. SMS go to an in-memory console gateway, or with ``configured_sms`` to the gateway
     the ``sms`` settings name (a real Kannel, say); then ``Stack.sms`` is None."""
-    token = secrets.token_urlsafe(16)
-    durations = sound_durations(REPO / "sounds")
-    async with SimulatorServer(
-        port=0, speed=SPEED, scenario=Scenario.default(), sounds_durations=durations
-    ) as sim:
-        settings = stack_settings(
-            f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", sim.base_url, token, **overrides
-        )
-        sms = None if configured_sms else ConsoleGateway()
-        clock = VirtualClock(start=OPEN_INSTANT, speed=SPEED)
-        async with (
-            Runtime(settings, clock, sms_gateway=sms) as runtime,
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
-        ):
-            assert runtime.events is not None
-            await runtime.events.wait_connected(10.0)
-            auth = basic_auth(settings.ari.user, settings.ari.password.get_secret_value())
-            yield Stack(settings, runtime, sim.base_url, http, token, auth, sms)
+    async with (
+        open_simulator() as sim,
+        open_runtime(sim, tmp_path / "e2e.db", overrides, configured_sms=configured_sms) as opened,
+    ):
+        yield opened
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from e2ekit import Stack
 
+from ari_app.calls.ids import parse_leg_id
+
 PENDING = "Request to Callback Pending"
 INCOMPLETE = "Request to Callback Incomplete"
 COMPLETE = "Request to Callback Complete"
@@ -30,7 +32,7 @@ async def test_answered_first_time_completes_with_confirmation(stack: Stack) -> 
     assert any("Callback requested: Quote for a new roof" in n for n in state["notes"])
     # The admin was rung first and the lead exactly once, by create + dial, with our channel ids.
     dials = await stack.sim("dials")
-    kinds = [(d["channel_id"].split("-")[2], d["kind"]) for d in dials]
+    kinds = [(parse_leg_id(d["channel_id"]).role, d["kind"]) for d in dials]
     assert kinds == [("admin", "originate"), ("lead", "dial")]
     # The whisper was played to the admin before the lead was dialled.
     media = await stack.sim("media")

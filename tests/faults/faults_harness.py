@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.basic_auth import basic_auth
+from ari_app.calls.ids import CallIds, parse_leg_id
 from ari_app.clock import RealClock
 from ari_app.lifecycle import IntakeData, Lifecycle
 from ari_app.settings import Settings, load_settings
@@ -40,6 +41,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# The workers' installation id (config), so tests know the channel ids they will ask for.
+INSTALLATION = "faults"
+
+
+def leg_id(attempt: int, role: str) -> str:
+    return CallIds(INSTALLATION, attempt).leg(role)
 
 
 def toml_value(value: Any) -> str:
@@ -157,7 +166,12 @@ class FaultStack:
 
     def settings_data(self, app: str) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "ari": {"url": self.ari_url or self.sim_url, "app": app, "timeout": 5.0},
+            "ari": {
+                "url": self.ari_url or self.sim_url,
+                "app": app,
+                "timeout": 5.0,
+                "installation_id": INSTALLATION,
+            },
             "database": {"url": self.db_url},
             "calendar": {"first_call_delay": 0.0},
             "quiethours": {"start": "00:00", "end": "00:00"},  # the real clock: any hour will do
@@ -261,19 +275,19 @@ class FaultStack:
         """Until the attempt's lead leg sits in a bridge with the admin (the simulator's view)."""
 
         async def bridged() -> bool:
-            lead = await self.channel(f"cb-{attempt}-lead-1")
+            lead = await self.channel(leg_id(attempt, "lead"))
             return lead is not None and lead.get("bridge_id") is not None
 
         await wait_for(bridged, "admin and lead to be bridged", within=within)
 
     async def lead_dials(self) -> dict[int, int]:
-        """Lead dials per attempt id, from the simulator's record (channel id ``cb-{attempt}-lead-…``)."""
+        """Lead dials per attempt id, from the simulator's record (the lead legs' channel ids)."""
         dials = self.dials_seen + await self.sim_get("dials")
         counts: dict[int, int] = {}
         for d in dials:
-            parts = str(d.get("channel_id", "")).split("-")
-            if len(parts) >= 3 and parts[0] == "cb" and parts[2] == "lead" and d.get("allocated", True):
-                counts[int(parts[1])] = counts.get(int(parts[1]), 0) + 1
+            leg = parse_leg_id(str(d.get("channel_id", "")))
+            if leg is not None and leg.role == "lead" and d.get("allocated", True):
+                counts[leg.attempt_id] = counts.get(leg.attempt_id, 0) + 1
         return counts
 
     # -- requests and the database ----------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from faults_harness import FaultStack, wait_for
+from faults_harness import FaultStack, leg_id, wait_for
 from tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.postgres]
@@ -59,12 +59,12 @@ async def test_ari_socket_cut_while_bridged_ends_the_call_after_reconnecting(
     later_id = await faults.submit(LATER_LEAD)  # queued while the worker can't reach the PBX
 
     async def lead_gone() -> bool:
-        return (await faults.sim_get(f"calls/cb-{attempt}-lead-1")).get("destroyed") is not None
+        return (await faults.sim_get("calls/" + leg_id(attempt, "lead"))).get("destroyed") is not None
 
     await wait_for(lead_gone, "the lead to hang up during the cut", within=20.0)
     # The worker's channels stayed in its application while it was away, as on Asterisk.
     apps = await faults.sim_get("channels")
-    assert any(c["id"] == f"cb-{attempt}-admin-1" and c.get("stasis_app") == "w1" for c in apps)
+    assert any(c["id"] == leg_id(attempt, "admin") and c.get("stasis_app") == "w1" for c in apps)
     await asyncio.sleep(1.0)  # a few refused reconnects
     await proxy.start()
 
@@ -77,8 +77,8 @@ async def test_ari_socket_cut_while_bridged_ends_the_call_after_reconnecting(
     later_attempt = (await faults.attempts(later_id))[0].id
     assert await faults.lead_dials() == {attempt: 1, later_attempt: 1}
     # The admin leg the worker held through the cut was hung up by it, not left ringing in Stasis.
-    assert await faults.channel(f"cb-{attempt}-admin-1") is None
-    assert (await faults.sim_get(f"calls/cb-{attempt}-lead-1"))["hangup_by"] == "callee"
+    assert await faults.channel(leg_id(attempt, "admin")) is None
+    assert (await faults.sim_get("calls/" + leg_id(attempt, "lead")))["hangup_by"] == "callee"
 
 
 async def test_pbx_restart_while_bridged_ends_the_attempt_and_the_lead_is_not_dialled_twice(

@@ -7,7 +7,7 @@ the lead's), every attempt final, one status tag.
 from __future__ import annotations
 
 import pytest
-from faults_harness import FaultStack, wait_for
+from faults_harness import FaultStack, leg_id, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.postgres]
 
@@ -36,7 +36,7 @@ async def test_worker_killed_while_the_admin_rings_restarts_and_calls_once(fault
     request_id = await faults.submit(LEAD)
     attempt = await faults.first_attempt(request_id)
 
-    await wait_for(lambda: faults.channel(f"cb-{attempt}-admin-1"), "the admin's phone to ring")
+    await wait_for(lambda: faults.channel(leg_id(attempt, "admin")), "the admin's phone to ring")
     worker.kill9()
     await faults.start_worker("w1")
 
@@ -64,7 +64,7 @@ async def test_worker_killed_while_bridged_is_taken_over_by_another_worker(fault
     await faults.assert_consistent(request_id)
     assert [a.outcome for a in await faults.attempts(request_id)] == ["completed"]
     assert await faults.lead_dials() == {attempt: 1}
-    call = await faults.sim_get(f"calls/cb-{attempt}-lead-1")
+    call = await faults.sim_get("calls/" + leg_id(attempt, "lead"))
     assert call["hangup_by"] == "callee"  # the lead talked until they hung up: nobody cut them off
 
 
@@ -83,7 +83,7 @@ async def test_worker_killed_while_bridged_restarts_and_readopts_the_call(faults
     await faults.assert_consistent(request_id)
     assert [a.outcome for a in await faults.attempts(request_id)] == ["completed"]
     assert await faults.lead_dials() == {attempt: 1}
-    assert (await faults.sim_get(f"calls/cb-{attempt}-lead-1"))["hangup_by"] == "callee"
+    assert (await faults.sim_get("calls/" + leg_id(attempt, "lead")))["hangup_by"] == "callee"
 
 
 async def test_worker_killed_while_the_voicemail_drop_plays_restarts_without_dialling_again(
@@ -100,7 +100,7 @@ async def test_worker_killed_while_the_voicemail_drop_plays_restarts_without_dia
         media = await faults.sim_get("media")
         return any(
             "voicemail-drop" in str(p.get("media_uri")) and not p.get("ended")
-            for p in media.get(f"cb-{attempt}-lead-1", [])
+            for p in media.get(leg_id(attempt, "lead"), [])
         )
 
     await wait_for(drop_playing, "the voicemail drop to play")

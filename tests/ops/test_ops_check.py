@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from ari_app.ari.client import AriClient
 from ari_app.ari.connection import EventConnection
 from ari_app.ari.events import Event
 from ari_app.check import CheckReport, endpoint_resource, run_checks
 from ari_app.simulator import Scenario
 from ari_app.simulator.server import SimulatorServer
+from ari_app.store.migrate import upgrade
 
 ALL_ITEMS = [
     "config",
@@ -26,6 +28,7 @@ ALL_ITEMS = [
     "modules",
     "admin-endpoints",
     "trunk",
+    "shared-pbx",
     "application",
     "sounds",
     "sms-gateway",
@@ -257,3 +260,25 @@ async def test_the_command_prints_json_and_exits_with_the_report_status(sim: Sim
 )
 def test_which_endpoint_a_dial_string_uses(dial_string: str, endpoint: tuple[str, str] | None) -> None:
     assert endpoint_resource(dial_string) == endpoint
+
+
+# ------------------------------------------------------------------------------------ shared PBX
+
+
+async def test_another_installation_using_our_id_on_the_pbx_is_a_warning(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}"
+    await upgrade(db)
+    # A copy of this installation (same id, its own database) has a call live on the PBX: attempt 5.
+    async with AriClient(sim.base_url, "callback", "callback") as ari:
+        await ari.originate("PJSIP/admin", channel_id="cb-same-5-admin-1", app="copy-app", timeout=30)
+
+    report = await check(sim, database_url=db, ari_installation_id="same")
+    shared = report.get("shared-pbx")
+    assert shared.status == "warn", shared
+    assert "(5)" in shared.message and "installation_id" in shared.fix
+
+    other = (await check(sim, database_url=db, ari_installation_id="mine")).get("shared-pbx")
+    assert other.status == "ok", other
+    assert "ids of our shape: 1" in other.message
