@@ -37,6 +37,7 @@ from .audio.media import sound_uri
 from .audio.prompts import PROMPTS
 from .basic_auth import basic_auth
 from .calls.ids import belongs_to, has_our_shape, parse_leg_id
+from .domain.names import RULE
 from .errors import CallbackError, ConfigError
 from .settings import ENV_PREFIX, Settings, load_settings
 from .sms.templates import MessageKind, encoding_info, is_gsm7, render
@@ -614,24 +615,39 @@ async def check_sms(s: Settings, limit: float) -> CheckResult:
 
 # Sample values for ``--templates``: a typical first name and a `when` as the missed-call text says it.
 TEMPLATE_SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "when": "tomorrow at 9:00 AM"}
+# A "name" that fails the name rule: each text is also shown as it goes out when the form was abused.
+UNSAFE_SAMPLE_NAME = "Visit bit.ly/win"
+# What a text left without its name looks like when the template does not test {% if first_name %}.
+_GAP = re.compile(r"\s[,.!?]|^[,.!?]|[,.!?] ?[,.!?]")
 
 
-def check_templates(s: Settings) -> list[CheckResult]:
-    """Each SMS kind rendered with sample values: its encoding and segment count.
+def check_templates(s: Settings, overrides: dict[str, str] | None = None) -> list[CheckResult]:
+    """The name rule, then each SMS kind rendered with sample values: its encoding and segment count, and the
+    text as it goes out when the name typed on the form fails the rule.
 
-    UCS-2 (70 characters per SMS instead of 160) or more than one segment (each billed as an SMS) is a
-    warning; a template that does not render fails (texts of that kind can't be sent; calls go on).
+    UCS-2 (70 characters per SMS instead of 160), more than one segment (each billed as an SMS), or a text
+    that reads oddly without a name is a warning; a template that does not render fails (texts of that kind
+    can't be sent; calls go on). ``overrides``: template sources by kind, as `render` takes them.
     """
     context = {
         **TEMPLATE_SAMPLE,
         "business": s.business.name,
         "callback_number": s.business.callback_number,
     }
-    results = []
+    results = [
+        CheckResult(
+            "sms-names",
+            "ok",
+            f"a text repeats a name typed on the form only if it is {RULE}; otherwise it uses no name. "
+            "The reason typed on the form is never texted",
+            blocks_calls=False,
+        )
+    ]
     for kind in MessageKind:
         name = f"sms-template:{kind.value}"
         try:
-            text = render(kind, context)
+            text = render(kind, context, overrides)
+            nameless = render(kind, {**context, "first_name": UNSAFE_SAMPLE_NAME}, overrides)
         except CallbackError as exc:
             results.append(
                 CheckResult(name, "fail", _safe(exc.message), "fix the template", blocks_calls=False)
@@ -641,6 +657,14 @@ def check_templates(s: Settings) -> list[CheckResult]:
         sample = json.dumps(text, ensure_ascii=False)
         message = f"{encoding}, {segments} segment{'s' if segments > 1 else ''}, {len(text)} chars: {sample}"
         fixes = []
+        if nameless != text:
+            shown = json.dumps(nameless, ensure_ascii=False)
+            message += f"; with the name {json.dumps(UNSAFE_SAMPLE_NAME)}: {shown}"
+            if len(_GAP.findall(nameless)) > len(_GAP.findall(text)):
+                fixes.append(
+                    "the text reads oddly without a name: put the name and what goes around it inside "
+                    "{% if first_name %}...{% endif %}"
+                )
         if encoding == "UCS-2":
             odd = "".join(dict.fromkeys(ch for ch in text if not is_gsm7(ch)))
             fixes.append(

@@ -2,6 +2,11 @@
 
 Template sources come from configuration (operators); context values (names, business) are data and are
 never parsed as template syntax. The sandbox stops a template from reaching Python internals.
+
+Names come from the public form, typed by anyone for any number: `render` passes them through
+`domain.names.name_for_text`, so a text repeats a name only when it is one, and otherwise says no name at all;
+templates test ``{% if first_name %}`` to read naturally both ways. The reason typed on the form is never
+texted: a template that uses it is refused (docs/decisions/0002-names-in-texts.md).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from ..domain.names import name_for_text
 from ..errors import ConfigError, ValidationFailed
 
 
@@ -52,13 +58,37 @@ DEFAULT_TEMPLATES: dict[MessageKind, str] = {
 
 # Variables a template may test with {% if %} (StrictUndefined refuses to test a missing one).
 _OPTIONAL: dict[str, str] = {"first_name": "", "callback_number": ""}
+# Values typed on the form that a text may repeat only as names, and the ones it never repeats.
+NAME_FIELDS = ("first_name", "last_name")
+NEVER_TEXTED = frozenset({"reason"})
 _SPACES = re.compile(r"[ \t]+")
 _env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(source: str) -> Any:
-    return _env.from_string(source)
+def _compile(kind: str, source: str) -> Any:
+    try:
+        used = meta.find_undeclared_variables(_env.parse(source))
+        template = _env.from_string(source)
+    except TemplateError as exc:
+        raise ConfigError(f"sms template {kind!r} does not compile: {exc}", kind=kind) from exc
+    refused = sorted(used & NEVER_TEXTED)
+    if refused:
+        raise ConfigError(
+            f"sms template {kind!r} uses {', '.join(refused)}: what a stranger typed on the form is never "
+            "texted to the number they typed",
+            kind=kind,
+        )
+    return template
+
+
+def safe_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """``context`` as a text may use it: names only when they pass the name rule, never the reason."""
+    safe = {k: v for k, v in context.items() if k not in NEVER_TEXTED}
+    for key in NAME_FIELDS:
+        if key in safe:
+            safe[key] = name_for_text(str(safe[key] or "")) or ""
+    return safe
 
 
 def render(
@@ -66,17 +96,15 @@ def render(
 ) -> str:
     """The text of one message. ``overrides`` maps a kind's name to an operator's template source.
 
-    A broken or unsafe template is a ConfigError; a variable the template needs but ``context`` lacks is
-    ValidationFailed (both name the kind).
+    A broken or unsafe template (one that uses the reason) is a ConfigError; a variable the template needs
+    but ``context`` lacks is ValidationFailed (both name the kind). Names in ``context`` go through the name
+    rule (`safe_context`).
     """
     kind = MessageKind(kind)
     source = (overrides or {}).get(kind.value) or DEFAULT_TEMPLATES[kind]
+    template = _compile(kind.value, source)
     try:
-        template = _compile(source)
-    except TemplateError as exc:
-        raise ConfigError(f"sms template {kind.value!r} does not compile: {exc}", kind=kind.value) from exc
-    try:
-        text = template.render(**{**_OPTIONAL, **dict(context)})
+        text = template.render(**{**_OPTIONAL, **safe_context(context)})
     except TemplateError as exc:
         # UndefinedError and SecurityError both land here.
         raise ValidationFailed(f"sms template {kind.value!r} failed: {exc}", kind=kind.value) from exc
@@ -132,5 +160,6 @@ __all__ = [
     "encoding_info",
     "is_gsm7",
     "render",
+    "safe_context",
     "segment_count",
 ]

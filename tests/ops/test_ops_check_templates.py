@@ -1,5 +1,7 @@
-"""``callback check --templates``: every SMS kind rendered with sample values, its encoding and segment
-count; UCS-2 or several segments warn (the texts still go out), never fail."""
+"""``callback check --templates``: the rule for names in texts, then every SMS kind rendered with sample
+values (and with a name that fails the rule), its encoding and segment count; UCS-2, several segments or a
+text that reads oddly without its name warn (the texts still go out); a template that texts the reason
+fails."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.check import CheckReport, run_checks
+from ari_app.check import CheckReport, check_templates, run_checks
+from ari_app.settings import load_settings
 from ari_app.simulator.server import SimulatorServer
 
 KINDS = ["missed_call", "final_miss", "confirmation", "opt_out_confirmation", "help"]
@@ -48,6 +51,13 @@ async def test_the_default_templates_are_one_gsm7_segment_each(sim: SimulatorSer
     assert all(message.startswith("GSM-7, 1 segment, ") for _, message in found.values())
     missed = found["sms-template:missed_call"][1]
     assert "Sorry we missed you, Ada. Example Co will call again tomorrow at 9:00 AM." in missed
+    # The same text when the name typed on the form is a link: no name, nothing left dangling.
+    assert 'with the name "Visit bit.ly/win": "Sorry we missed you. Example Co will call' in missed
+    assert (
+        'with the name "Visit bit.ly/win": "Thanks, it was good to talk to you. - Example Co"'
+        in (found["sms-template:confirmation"][1])
+    )
+    assert "Visit" not in found["sms-template:help"][1]  # a text without a name is shown once
     assert report.exit_code == 0
     assert "result: ready" in report.render()
 
@@ -106,3 +116,37 @@ async def test_the_command_prints_each_sample_with_its_encoding(sim: SimulatorSe
     assert help_text["status"] == "ok"
     assert help_text["message"].startswith("GSM-7, 1 segment, ")
     assert '"Café Ωmega: texts about your callback request.' in help_text["message"]
+
+
+async def test_the_rule_for_names_is_shown_before_the_texts(sim: SimulatorServer) -> None:
+    report = await check(sim)
+
+    names = [r.name for r in report.results]
+    assert names.index("sms-names") == len(names) - len(KINDS) - 1
+    rule = report.get("sms-names")
+    assert rule.status == "ok"
+    for words in ("letters of any script", "at most 30 characters", "no digits, links", "never texted"):
+        assert words in rule.message
+    assert "sms-names" in report.render()
+
+
+def test_a_template_that_reads_oddly_without_a_name_warns() -> None:
+    settings = load_settings(None, environ={})
+    results = check_templates(settings, {"confirmation": "Hi {{ first_name }}, thanks!"})
+
+    confirmation = next(r for r in results if r.name == "sms-template:confirmation")
+    assert confirmation.status == "warn"
+    assert '"Hi , thanks!"' in confirmation.message
+    assert "{% if first_name %}" in confirmation.fix
+    guarded_source = "Hi{% if first_name %} {{ first_name }}{% endif %}!"
+    guarded = check_templates(settings, {"confirmation": guarded_source})
+    assert next(r for r in guarded if r.name == "sms-template:confirmation").status == "ok"
+
+
+def test_a_template_that_texts_the_reason_fails() -> None:
+    settings = load_settings(None, environ={})
+    results = check_templates(settings, {"help": "About {{ reason }}: call us."})
+
+    help_text = next(r for r in results if r.name == "sms-template:help")
+    assert help_text.status == "fail" and not help_text.blocks_calls
+    assert "uses reason" in help_text.message and "never texted" in help_text.message

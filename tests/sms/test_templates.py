@@ -38,9 +38,54 @@ def test_messages_that_start_a_conversation_say_how_to_opt_out(kind: MessageKind
 @pytest.mark.parametrize(
     "name", ["{{ 7*7 }}", "{% for x in range(3) %}x{% endfor %}", "{{ ''.__class__.__mro__ }}"]
 )
-def test_template_syntax_in_a_name_is_shown_not_run(name: str) -> None:
+def test_template_syntax_in_a_name_is_neither_run_nor_texted(name: str) -> None:
     text = render("confirmation", {**CONTEXT, "first_name": name})
-    assert text.startswith(f"Thanks {name},")
+    assert text == "Thanks, it was good to talk to you. - Example Co"
+
+
+# What each default text says when the name typed on the form is not a name: no name, and no gap where it was.
+WITHOUT_A_NAME = {
+    MessageKind.missed_call: "Sorry we missed you. Example Co will call again tomorrow at 10:00. "
+    "Reply STOP to opt out.",
+    MessageKind.final_miss: "Sorry we missed you. Call Example Co back at +1 555 0100 when it suits you. "
+    "Reply STOP to opt out.",
+    MessageKind.confirmation: "Thanks, it was good to talk to you. - Example Co",
+}
+
+
+@pytest.mark.parametrize("kind", list(WITHOUT_A_NAME))
+@pytest.mark.parametrize(
+    "name", ['Ada" <sip:evil@10.0.0.1>', "Visit http://x.co", "bit.ly/abc", "a@b.com", "Call 5551234"]
+)
+def test_a_name_that_is_not_a_name_is_left_out_and_the_text_reads_naturally(
+    kind: MessageKind, name: str
+) -> None:
+    context = {**CONTEXT, "first_name": name, "callback_number": "+1 555 0100"}
+    assert render(kind, context) == WITHOUT_A_NAME[kind]
+
+
+@pytest.mark.parametrize("name", ["Zoë", "O'Neil", "Nguyễn", "李", "José María"])
+def test_a_real_name_is_texted(name: str) -> None:
+    assert render("confirmation", {**CONTEXT, "first_name": name}).startswith(f"Thanks {name}, it was")
+
+
+def test_an_operator_template_gets_the_same_rule_for_both_names() -> None:
+    overrides = {"confirmation": "Hi{% if first_name %} {{ first_name }} {{ last_name }}{% endif %}!"}
+    context = {**CONTEXT, "first_name": "Ada", "last_name": "see evil.com"}
+    assert render("confirmation", context, overrides=overrides) == "Hi Ada !"
+    assert render("confirmation", {**context, "first_name": "a@b.com"}, overrides=overrides) == "Hi!"
+
+
+def test_a_template_that_texts_the_reason_is_refused() -> None:
+    overrides = {"missed_call": "About {{ reason }}: we will call {{ when }}."}
+    with pytest.raises(ConfigError, match="missed_call.*reason.*never texted"):
+        render("missed_call", {**CONTEXT, "reason": "Roof"}, overrides=overrides)
+
+
+def test_a_template_that_only_tests_the_reason_is_refused_too() -> None:
+    overrides = {"confirmation": "{% if reason %}x{% endif %}Thanks"}
+    with pytest.raises(ConfigError, match="reason"):
+        render("confirmation", {**CONTEXT, "reason": "Visit bit.ly/x"}, overrides=overrides)
 
 
 def test_operator_override_is_used() -> None:
