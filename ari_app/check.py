@@ -22,6 +22,7 @@ import re
 import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -397,18 +398,55 @@ async def check_trunk(ari: AriClient, s: Settings) -> CheckResult:
             "fail",
             f"{template}: PJSIP endpoint {target[1]!r} does not exist "
             "(every lead dial would end 'Allocation failed')",
-            "define the trunk in pjsip.conf (see asterisk_conf/pjsip.conf, [trunk]) or fix "
-            "ari.trunk_template\n(FreePBX: the trunk's name, e.g. PJSIP/{number}@mycarrier)",
+            "define the trunk: copy asterisk_conf/pjsip_trunk.conf.example to pjsip_trunk.conf next to "
+            "pjsip.conf,\nfill in the carrier and `module reload res_pjsip.so`; or fix ari.trunk_template\n"
+            "(FreePBX: the trunk's name, e.g. PJSIP/{number}@mycarrier)",
         )
-    if endpoint.state == "offline":
+    since_reload: float | None = None
+    if endpoint.state != "online":
+        since_reload = await _seconds_since_reload(ari)
+    return trunk_result(template, target[1], endpoint.state, since_reload)
+
+
+# The shipped trunk qualifies every 60 s (asterisk_conf/pjsip_trunk.conf.example): until its first answer
+# after a start or reload, ARI says "unknown" or "offline" although nothing is wrong yet.
+QUALIFY_GRACE_SECONDS = 90.0
+
+
+def trunk_result(template: str, resource: str, state: str, since_reload: float | None) -> CheckResult:
+    """What the trunk endpoint's ARI ``state`` means, given how long ago Asterisk (re)loaded its
+    configuration (``None``: unknown)."""
+    if state == "online":
+        return CheckResult("trunk", "ok", f"{template}: endpoint {resource!r} is online")
+    fresh = since_reload is not None and 0 <= since_reload < QUALIFY_GRACE_SECONDS
+    if state == "unknown" or (state == "offline" and fresh):
         return CheckResult(
             "trunk",
             "warn",
-            f"{template}: endpoint {target[1]!r} is offline",
-            "check the trunk's registration and qualify (`pjsip show registrations`, "
-            "`pjsip show endpoint " + target[1] + "`)",
+            f"{template}: endpoint {resource!r} is not qualified yet (pjsip qualify {resource})",
+            f"Asterisk asks the carrier every qualify_frequency seconds after a start or reload; run "
+            f"`pjsip qualify {resource}`\nor `callback check` again in a minute",
         )
-    return CheckResult("trunk", "ok", f"{template}: endpoint {target[1]!r} is {endpoint.state}")
+    if state == "offline":
+        return CheckResult(
+            "trunk",
+            "warn",
+            f"{template}: endpoint {resource!r} is offline",
+            "check the trunk's registration and qualify (`pjsip show registrations`, "
+            f"`pjsip show endpoint {resource}`)",
+        )
+    return CheckResult("trunk", "ok", f"{template}: endpoint {resource!r} is {state}")
+
+
+async def _seconds_since_reload(ari: AriClient) -> float | None:
+    """Seconds since Asterisk last loaded its configuration, both instants on Asterisk's own clock."""
+    try:
+        info, ping = await ari.asterisk_info(), await ari.ping()
+        reloaded = datetime.fromisoformat(str(info["status"]["last_reload_time"]))
+        now = datetime.fromisoformat(str(ping["timestamp"]))
+    except (AriError, KeyError, TypeError, ValueError):
+        return None
+    return (now - reloaded).total_seconds()
 
 
 async def _installation_facts(s: Settings, attempt_ids: set[int]) -> tuple[str, set[int]]:

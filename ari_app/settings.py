@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
+from .validation import error_message
 
 
 class _Section(BaseModel):
@@ -235,7 +237,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not key or section in _RESERVED_SECTIONS:
             continue
         if section not in Settings.model_fields:
-            raise ConfigError(f"{name}: unknown settings section {section!r}", key=name)
+            raise ConfigError(f"unknown section [{section}] (from {name})", key=name)
         out.setdefault(section, {})[key] = _env_value(raw)
     return out
 
@@ -250,12 +252,38 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
-        parts.append(f"{key}: {e['msg']}")
-    return "; ".join(parts)
+def _table(parts: tuple[int | str, ...]) -> str:
+    """Where a key sits, as written in TOML: ``[calls]``, ``[[admins]] #2``, ``[quiethours.regions.FL]``."""
+    if parts and isinstance(parts[-1], int):
+        return f"[[{'.'.join(str(p) for p in parts[:-1])}]] #{parts[-1] + 1}"
+    return f"[{'.'.join(str(p) for p in parts)}]"
+
+
+def describe_error(error: ErrorDetails, from_env: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """One settings problem, naming the key: "unknown key 'foo' in [calls]", "[calls] amd: must be …".
+    A key that came from the environment also names its variable."""
+    loc = tuple(error["loc"])
+    if not loc:
+        return f"the configuration {error_message(error, object_word='a table')}"
+    *parents, key = loc
+    name = str(key)
+    if isinstance(key, int):  # an item of a list of values: name the list
+        name = f"{parents.pop() if parents else 'list'}, item {key + 1}"
+    table = _table(tuple(parents)) if parents else ""
+    if error["type"] == "extra_forbidden":
+        text = f"unknown key {name!r} in {table}" if table else f"unknown section [{name}]"
+    else:
+        what = error_message(error, object_word="a table", field_word="key")
+        text = f"{table + ' ' if table else ''}{name}: {what}"
+    section, field = loc[0], loc[1] if len(loc) > 1 else None
+    if (
+        from_env
+        and isinstance(section, str)
+        and isinstance(field, str)
+        and field in from_env.get(section, {})
+    ):
+        text += f" (from {ENV_PREFIX}{section.upper()}_{field.upper()})"
+    return text
 
 
 def load_settings(
@@ -273,10 +301,12 @@ def load_settings(
             raise ConfigError(f"config file not found: {p}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    data = _merge(data, env_overrides(os.environ if environ is None else environ))
+    from_env = env_overrides(os.environ if environ is None else environ)
+    data = _merge(data, from_env)
     if overrides:
         data = _merge(data, overrides)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+        problems = "; ".join(describe_error(e, from_env) for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -13,14 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain.phone import PhoneError
 from ..errors import ValidationFailed
+from ..validation import error_message
 from .errors import BodyTooLarge, MalformedJson, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
-
-_MESSAGES = {
-    "missing": "this field is required",
-    "extra_forbidden": "unknown field",
-}
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -36,8 +32,12 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await read_body(request)
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedJson(f"the body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except UnicodeDecodeError:
+        raise MalformedJson("the body is not valid JSON (it is not UTF-8 text)") from None
+    except RecursionError:
+        raise MalformedJson("the body is not valid JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise ValidationFailed(
             "the body must be a JSON object",
@@ -47,18 +47,18 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 def field_errors(exc: ValidationError) -> dict[str, dict[str, str]]:
+    """One ``{"code", "message"}`` per field: pydantic's error type as the code (our phone codes for a
+    number), our words as the message (``validation.error_message``)."""
     fields: dict[str, dict[str, str]] = {}
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"]) or "body"
-        code, message = err["type"], err["msg"]
+        code = err["type"]
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, PhoneError):
-            code, message = cause.code, cause.message
+            code = cause.code
         elif code == "value_error" and isinstance(cause, ValueError):
-            code, message = getattr(cause, "code", "invalid"), str(cause)
-        else:
-            message = _MESSAGES.get(code, message)
-        fields.setdefault(name, {"code": code, "message": message})
+            code = getattr(cause, "code", "invalid")
+        fields.setdefault(name, {"code": code, "message": error_message(err)})
     return fields
 
 

@@ -1,11 +1,13 @@
 """What the dashboard shows: the pipeline board, a contact's timeline, the report, and a change marker.
 
 Pure reads over the store, returned as small dataclasses the templates render (and escape).
-Times are shown in the business time zone.
+Times are shown in the business time zone, named, with the lead's own time beside them when it differs;
+the sentences come from ``words.py``, the technical detail goes one click away.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.outcomes import Outcome, counts_as_lead_attempt
+from ..domain.phone import PhoneError, timezones_of
 from ..settings import Settings
 from ..store.models import (
     Attempt,
@@ -29,6 +32,7 @@ from ..store.models import (
     Note,
     SmsOutbox,
 )
+from .words import allowed_sentence, outcome_sentence, reason_words, stage_sentence, when_text, zone_name
 
 BOARD_CARDS = 300  # the most recently active contacts; older ones are on the API's list
 REASON_SHOWN = 140
@@ -64,11 +68,12 @@ def mask_phone(e164: str) -> str:
     return f"+{cc} {area} ••• {tail}".replace("  ", " ")
 
 
-def local_text(at: datetime | None, tz: ZoneInfo) -> str:
-    if at is None:
-        return ""
-    local = at.astimezone(tz)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+def lead_zones(e164: str) -> tuple[str, ...]:
+    """The lead's time zones from the number (as the SMS texts use them); none for a number we can't place."""
+    try:
+        return timezones_of(e164)
+    except PhoneError:
+        return ()
 
 
 def seconds_text(seconds: float | None) -> str:
@@ -178,7 +183,9 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
                 phone=mask_phone(contact.phone),
                 reason=request.reason[:REASON_SHOWN] + ("…" if len(request.reason) > REASON_SHOWN else ""),
                 status=request.status,
-                next_attempt=local_text(min((a.due_at for a in upcoming), default=None), tz),
+                next_attempt=when_text(
+                    min((a.due_at for a in upcoming), default=None), tz, lead_zones(contact.phone)
+                ),
                 last_outcome=outcome_label(done[-1].outcome) if done else "",
                 live=_live_state(active, legs.get(active.id, []) if active else []),
             )
@@ -210,6 +217,9 @@ class Item:
     text: str = ""
     status: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
+    allowed: str = ""  # why the call could happen then, in a sentence
+    # One click away (<details>): codes, causes, tags, the log line, the legs and the evidence's keys.
+    technical: list[tuple[str, str]] = field(default_factory=list)
     legs: list[LegView] = field(default_factory=list)
     evidence: list[tuple[str, str]] = field(default_factory=list)
 
@@ -221,6 +231,7 @@ class ContactView:
     first_name: str
     last_name: str
     phone: str
+    zone: str  # the lead's time zone(s), named: "Central (America/Chicago)"
     stage: str
     tags: list[str]
     sms_opted_out: bool
@@ -230,6 +241,17 @@ class ContactView:
     latest_status: str
     live: str
     items: list[Item]
+
+
+# The system note that closes an attempt ("Attempt 2 (lead attempt 1): lead_busy - cause 17 …", written by
+# the lifecycle): its words are the attempt's own item; the line itself is that item's technical detail.
+_ATTEMPT_LOG = re.compile(r"Attempt (\d+) \(lead attempt \d+\): ")
+_KIND_LABELS = {
+    "lead": "Planned for",
+    "admin_retry": "Retry planned for",
+    "system_retry": "Retry planned for",
+}
+_STATUS_LABELS = {"scheduled": "Planned", "claimed": "Starting", "running": "On the phone", "done": "Done"}
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -268,10 +290,14 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
     if contact is None:
         return None
     tz = ZoneInfo(settings.business.timezone)
+    zones = lead_zones(contact.phone)
     items: list[Item] = []
 
-    def item(at: datetime, kind: str, title: str, **kw: Any) -> None:
-        items.append(Item(at=at, when=local_text(at, tz), kind=kind, title=title, **kw))
+    def when(at: datetime | None, *, lead: bool = False) -> str:
+        return when_text(at, tz, zones if lead else ())
+
+    def item(at: datetime, kind: str, title: str, *, lead: bool = False, **kw: Any) -> None:
+        items.append(Item(at=at, when=when(at, lead=lead), kind=kind, title=title, **kw))
 
     requests = list(
         await session.scalars(
@@ -280,11 +306,33 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             .order_by(CallbackRequest.id)
         )
     )
+    attempt_logs: dict[tuple[int | None, int], str] = {}
     for note in await session.scalars(select(Note).where(Note.contact_id == contact_id)):
-        title = {"tag": "Status", "admin": "Note", "merge": "Merged request", "sms_reply": "SMS reply"}.get(
+        if note.kind == "tag":
+            continue  # said from the tag.changed event below, which has the stages apart
+        ended = _ATTEMPT_LOG.match(note.text) if note.kind == "system" else None
+        if ended:  # the attempt's own item says it in words; the log line is its technical detail
+            attempt_logs[(note.request_id, int(ended.group(1)))] = note.text
+            continue
+        title = {"admin": "Note", "merge": "Merged request", "sms_reply": "SMS reply"}.get(
             note.kind, "System"
         )
-        item(note.created_at, "tag" if note.kind == "tag" else "note", title, text=note.text)
+        item(note.created_at, "note", title, text=note.text)
+    for event in await session.scalars(
+        select(ContactEvent).where(ContactEvent.contact_id == contact_id, ContactEvent.type == "tag.changed")
+    ):
+        data = event.data or {}
+        technical = [("Tags added", ", ".join(data.get("added") or [])),
+                     ("Tags removed", ", ".join(data.get("removed") or [])),
+                     ("Reason", str(data.get("reason") or ""))]  # fmt: skip
+        item(
+            event.created_at,
+            "tag",
+            "Status",
+            text=stage_sentence(data.get("previous_stage"), data.get("stage")),
+            facts=[("Why", reason_words(str(data.get("reason") or ""), OUTCOME_LABELS))],
+            technical=[f for f in technical if f[1]],
+        )
     attempts = list(
         await session.scalars(
             select(Attempt)
@@ -299,36 +347,48 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         ):
             legs.setdefault(leg.attempt_id, []).append(leg)
     live = ""
+    request_status = {r.id: r.status for r in requests}
     for a in attempts:
         mine = legs.get(a.id, [])
         if a.status in ("claimed", "running"):
             live = _live_state(a, mine)
-        facts = [("Kind", a.kind), ("Due", local_text(a.due_at, tz))]
+        facts = [(_KIND_LABELS.get(a.kind, "Call"), when(a.due_at, lead=True))]
         if a.admin_name:
             facts.append(("Admin", a.admin_name))
         if a.started_at and a.ended_at:
             facts.append(("Duration", seconds_text((a.ended_at - a.started_at).total_seconds())))
         if a.talk_seconds is not None:
             facts.append(("Talk time", seconds_text(a.talk_seconds)))
-        if a.outcome_detail:
-            facts.append(("Detail", a.outcome_detail))
+        technical = [("Outcome", a.outcome or ""), ("Detail", a.outcome_detail or ""), ("Kind", a.kind),
+                     ("Log", attempt_logs.get((a.request_id, a.number), ""))]  # fmt: skip
         title = f"Attempt {a.number}" + (" (final)" if a.final else "")
-        status = outcome_label(a.outcome) if a.outcome else a.status
+        status = outcome_label(a.outcome) if a.outcome else _STATUS_LABELS.get(a.status, a.status)
+        text = outcome_sentence(a.outcome)
+        if a.outcome:
+            later = [b for b in attempts if b.request_id == a.request_id and b.number > a.number]
+            if later:
+                text += f" Next call: {when(later[0].due_at, lead=True)}."
+            elif request_status.get(a.request_id) not in ("pending", "calling"):
+                text += " No further call."
         item(
             a.started_at or a.due_at,
             "attempt",
             title,
+            lead=True,
+            text=text,
             status=status,
             facts=facts,
+            allowed=allowed_sentence(a.evidence or {}),
+            technical=[f for f in technical if f[1]],
             legs=[_leg_view(leg) for leg in mine],
             evidence=_flatten(a.evidence or {}),
         )
     for m in await session.scalars(select(SmsOutbox).where(SmsOutbox.contact_id == contact_id)):
         facts = [("To", m.to_phone), ("Tries", str(m.tries))]
         if m.sent_at:
-            facts.append(("Sent", local_text(m.sent_at, tz)))
+            facts.append(("Sent", when(m.sent_at, lead=True)))
         if m.delivered_at:
-            facts.append(("Delivered", local_text(m.delivered_at, tz)))
+            facts.append(("Delivered", when(m.delivered_at, lead=True)))
         if m.error:
             facts.append(("Error", m.error))
         item(
@@ -363,6 +423,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         first_name=contact.first_name,
         last_name=contact.last_name,
         phone=contact.phone,
+        zone=", ".join(f"{zone_name(z)} ({z})" for z in zones[:3]) + (", …" if len(zones) > 3 else ""),
         stage=contact.pipeline_stage or "",
         tags=sorted(tags),
         sms_opted_out=contact.sms_opted_out,

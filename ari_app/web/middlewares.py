@@ -19,14 +19,15 @@ from ..errors import CallbackError
 log = logging.getLogger(__name__)
 
 REQUEST_ID = web.RequestKey("request_id", str)
-_HTTP_ERROR_IDS = {
-    400: "bad-request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not-found",
-    405: "method-not-allowed",
-    413: "body-too-large",
-    415: "unsupported-media-type",
+# aiohttp's own refusals (no route, wrong method, a body over client_max_size …), in our words.
+_HTTP_ERRORS = {
+    400: ("bad-request", "the request is malformed"),
+    401: ("unauthorized", "authentication is required"),
+    403: ("forbidden", "not allowed"),
+    404: ("not-found", "not found"),
+    405: ("method-not-allowed", "this method is not allowed here"),
+    413: ("body-too-large", "the request body is too large"),
+    415: ("unsupported-media-type", "this content type is not accepted"),
 }
 
 
@@ -68,9 +69,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error_id = _HTTP_ERROR_IDS.get(exc.status, "http-error")
+        error_id, message = _HTTP_ERRORS.get(exc.status, ("http-error", exc.reason.lower()))
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        response = web.json_response(error_body(error_id, exc.reason), status=exc.status, headers=headers)
+        response = web.json_response(error_body(error_id, message), status=exc.status, headers=headers)
     except Exception:
         log.exception("request %s %s %s failed", request_id, request.method, request.path)
         response = web.json_response(

@@ -29,15 +29,24 @@ for v in "$ARI_PASSWORD" "$ADMIN_SIP_PASSWORD" "$LEAD_SIP_PASSWORD" "$TRUNK_PASS
     esac
 done
 
-for f in /etc/asterisk-templates/*.conf; do
+fill() {  # $1: a template, $2: where the filled copy goes
     sed -e "s|CHANGE_ME_ARI_PASSWORD|${ARI_PASSWORD}|g" \
         -e "s|CHANGE_ME_ADMIN_PASSWORD|${ADMIN_SIP_PASSWORD:-CHANGE_ME_ADMIN_PASSWORD}|g" \
         -e "s|CHANGE_ME_LEAD_PASSWORD|${LEAD_SIP_PASSWORD:-CHANGE_ME_LEAD_PASSWORD}|g" \
         -e "s|CHANGE_ME_TRUNK_PASSWORD|${TRUNK_PASSWORD:-CHANGE_ME_TRUNK_PASSWORD}|g" \
         -e "s|CARRIER_HOST|${CARRIER_HOST:-CARRIER_HOST}|g" \
         -e "s|TRUNK_USERNAME|${TRUNK_USERNAME:-TRUNK_USERNAME}|g" \
-        "$f" > "/etc/asterisk/$(basename "$f")"
+        "$1" > "$2"
+}
+for f in /etc/asterisk-templates/*.conf; do
+    fill "$f" "/etc/asterisk/$(basename "$f")"
 done
+# The trunk is read (pjsip.conf's #tryinclude) only once the carrier is known: a trunk with placeholders in it
+# makes Asterisk log errors on every load.
+rm -f /etc/asterisk/pjsip_trunk.conf
+if [ -n "${CARRIER_HOST:-}" ]; then
+    fill /etc/asterisk-templates/pjsip_trunk.conf.example /etc/asterisk/pjsip_trunk.conf
+fi
 # Inside the compose network ARI must listen beyond loopback; the port is not published to the host.
 sed -i "s|^bindaddr = .*|bindaddr = ${HTTP_BINDADDR:-0.0.0.0}|" /etc/asterisk/http.conf
 chown asterisk:asterisk /etc/asterisk/*.conf

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.check import AMD_MODULES, BASE_MODULES, endpoint_resource, run_checks
+from ari_app.check import AMD_MODULES, BASE_MODULES, HTTP_SOUNDS_MODULES, endpoint_resource, run_checks
 from ari_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +41,24 @@ def sections(name: str) -> list[str]:
     return re.findall(r"^\[([^\]]+)\]", (CONF / name).read_text(encoding="utf-8"), re.MULTILINE)
 
 
+def settings_lines(name: str) -> list[str]:
+    """The lines Asterisk reads: comments (from ``;``) and blank lines dropped."""
+    lines = (CONF / name).read_text(encoding="utf-8").splitlines()
+    return [line.split(";", 1)[0].strip() for line in lines if line.split(";", 1)[0].strip()]
+
+
+def modules(verb: str) -> set[str]:
+    return {
+        line.split("=", 1)[1].strip().removesuffix(".so")
+        for line in settings_lines("modules.conf")
+        if line.split("=", 1)[0].strip() == verb
+    }
+
+
+TRUNK_FILE = "pjsip_trunk.conf.example"
+CARRIER_PLACEHOLDERS = ("CARRIER_HOST", "TRUNK_USERNAME", "CHANGE_ME_TRUNK_PASSWORD")
+
+
 def test_every_module_callback_checks_for_is_required() -> None:
     text = (CONF / "modules.conf").read_text(encoding="utf-8")
     required = set(re.findall(r"^require\s*=\s*(\S+)\.so", text, re.MULTILINE))
@@ -56,7 +74,7 @@ def test_the_defaults_of_callback_find_their_counterparts() -> None:
         target = endpoint_resource(admin.endpoint)
         assert target is not None and target[1] in pjsip
     trunk = endpoint_resource(defaults.ari.trunk_template)
-    assert trunk is not None and trunk[1] in pjsip
+    assert trunk is not None and trunk[1] in sections(TRUNK_FILE)
     assert "loopback" in pjsip  # the softphone guide's trunk
     amd = (CONF / "extensions.conf").read_text(encoding="utf-8")
     assert "Stasis(${APPNAME},amd,${AMDSTATUS},${AMDCAUSE})" in amd
@@ -64,11 +82,84 @@ def test_the_defaults_of_callback_find_their_counterparts() -> None:
 
 def test_secrets_are_placeholders_and_each_is_documented() -> None:
     found: set[str] = set()
-    for path in CONF.glob("*.conf"):
+    for path in [*CONF.glob("*.conf"), CONF / TRUNK_FILE]:
         found |= set(re.findall(r"\b(CHANGE_ME_[A-Z_]+|CARRIER_HOST|TRUNK_USERNAME)\b", path.read_text()))
     assert found == PLACEHOLDERS
-    header = (CONF / "pjsip.conf").read_text().split("[global]")[0] + (CONF / "ari.conf").read_text()
+    header = (
+        (CONF / "pjsip.conf").read_text().split("[global]")[0]
+        + (CONF / "ari.conf").read_text()
+        + (CONF / TRUNK_FILE).read_text().split("[trunk]")[0]
+    )
     assert all(p in header for p in PLACEHOLDERS)
+
+
+def test_before_the_carrier_is_filled_in_asterisk_reads_no_trunk() -> None:
+    # A trunk holding CARRIER_HOST made res_pjsip log getaddrinfo("CARRIER_HOST") and "Could not create an
+    # object of type 'identify'" on every load: the shipped files Asterisk reads have none of it.
+    read = settings_lines("pjsip.conf")
+    assert not [line for line in read if any(p in line for p in CARRIER_PLACEHOLDERS)]
+    assert not {"trunk", "trunk-auth", "trunk-registration", "trunk-identify"} & set(sections("pjsip.conf"))
+    # The trunk is read only from a file the operator creates: #tryinclude skips a missing file silently.
+    assert "#tryinclude pjsip_trunk.conf" in read
+    assert not (CONF / "pjsip_trunk.conf").exists()
+    # An operator copying asterisk_conf/*.conf into /etc/asterisk does not copy the example.
+    assert not TRUNK_FILE.endswith(".conf")
+
+
+def test_the_trunk_file_stands_on_what_pjsip_conf_defines() -> None:
+    trunk = (CONF / TRUNK_FILE).read_text(encoding="utf-8")
+    assert {"trunk", "trunk-auth", "trunk-registration", "trunk-identify"} <= set(sections(TRUNK_FILE))
+    pjsip = set(sections("pjsip.conf"))
+    for template in re.findall(r"^\[[^\]]+\]\(([^)]+)\)", trunk, re.MULTILINE):
+        assert set(template.replace("!", "").split(",")) - {""} <= pjsip
+    for transport in re.findall(r"^transport\s*=\s*(\S+)", trunk, re.MULTILINE):
+        assert transport in pjsip
+    # The file is read where the include stands: after the templates and transports it uses.
+    text = (CONF / "pjsip.conf").read_text(encoding="utf-8")
+    assert text.index("#tryinclude pjsip_trunk.conf") > text.index("[endpoint-common](!)")
+
+
+# Asterisk 22.10.1 source: what the modules we noload are required by (``.requires`` in their .c files).
+REQUIRED_BY = {
+    "res_odbc": {"func_odbc", "cdr_odbc", "cdr_adaptive_odbc", "cel_odbc", "res_config_odbc"},
+    "res_xmpp": {"chan_motif"},
+    "res_calendar": {
+        "res_calendar_caldav",
+        "res_calendar_ews",
+        "res_calendar_exchange",
+        "res_calendar_icalendar",
+    },
+    "res_hep": {"res_hep_pjsip", "res_hep_rtcp"},
+    "res_phoneprov": {"res_pjsip_phoneprov_provider"},
+}
+
+
+def test_modules_nobody_configured_are_not_loaded() -> None:
+    noload = modules("noload")
+    # Database back ends connect to servers nobody set up (res_config_pgsql logged connect errors).
+    databases = {
+        "res_config_pgsql", "res_config_mysql", "res_config_odbc", "res_config_ldap", "res_config_sqlite3",
+        "res_odbc", "cdr_pgsql", "cdr_odbc", "cdr_adaptive_odbc", "cdr_tds", "cdr_sqlite3_custom",
+        "cel_pgsql", "cel_odbc", "cel_tds", "cel_sqlite3_custom",
+    }  # fmt: skip
+    assert databases <= noload
+    assert {"chan_iax2", "chan_unistim", "chan_motif", "chan_dahdi", "chan_console"} <= noload
+    # A module left to autoload whose requirement is noloaded would fail to load, with an error.
+    for needed, dependents in REQUIRED_BY.items():
+        if needed in noload:
+            assert dependents <= noload, needed
+
+
+def test_nothing_callback_needs_is_noloaded() -> None:
+    noload = modules("noload")
+    # Asterisk refuses ("configured with 'require' and 'noload', this is impossible") and stops.
+    assert not modules("require") & noload
+    needed = {*BASE_MODULES, *AMD_MODULES, *HTTP_SOUNDS_MODULES, "res_curl", "res_ari_sounds"}
+    assert not needed & noload
+    assert not {m for m in noload if m.startswith(("res_pjsip_", "res_stasis", "res_ari", "bridge_"))} - {
+        "res_pjsip_phoneprov_provider"
+    }
+    assert modules("autoload") == {"yes"}
 
 
 # ---------------------------------------------------------------------------- a real Asterisk
@@ -109,6 +200,8 @@ def asterisk(tmp_path: Path) -> Iterator[tuple[str, str]]:
             "rtpend = 10199", "rtpend = 33199"
         )
         (etc / path.name).write_text(text, encoding="utf-8")
+    # Asterisk's own log, to show it started without an error (the trunk is not filled in: none is written).
+    (etc / "logger.conf").write_text("[logfiles]\nmessages.log => notice,warning,error\n", encoding="utf-8")
     for sub in ("run", "log", "spool", "db"):
         (tmp_path / sub).mkdir()
     (etc / "asterisk.conf").write_text(
@@ -170,3 +263,7 @@ async def test_a_real_asterisk_takes_the_files(asterisk: tuple[str, str], tmp_pa
     assert status["asterisk-version"] == "ok"
     # The admin endpoint exists; no phone has registered to it yet.
     assert "no phone registered for: Admin (PJSIP/admin)" in report.get("admin-endpoints").message
+    # Loaded as shipped, before the carrier is filled in: not one error (no trunk with placeholders, no
+    # database module trying to connect).
+    log = (tmp_path / "log" / "messages.log").read_text(encoding="utf-8", errors="replace")
+    assert [line for line in log.splitlines() if " ERROR[" in line] == []

@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from webkit import LEAD, START, intake_body, make_settings
 
+from ari_app.calls.attempt import AttemptResult
+from ari_app.domain.outcomes import Outcome
 from ari_app.services import Services
 from ari_app.settings import Settings
 from ari_app.store import make_engine, make_sessionmaker
@@ -207,6 +209,51 @@ async def test_the_board_groups_cards_by_stage_with_a_masked_number(
     assert "Ada Lovelace" in pending and "+1 201 ••• 0123" in pending
     assert LEAD not in html
     assert re.search(r"data-count>\s*1<", pending)
+
+
+CHICAGO_LEAD = "+1 312 555 0142"  # the business is in New York (make_settings)
+
+
+async def test_times_name_their_zone_with_the_leads_own_time_beside(
+    client: TestClient[Any, Any], admin_user: str
+) -> None:
+    await client.post("/api/v1/callback-requests", json=intake_body(phone=CHICAGO_LEAD), headers=_bearer())
+    await logged_in(client)
+    board = await (await client.get("/admin/board")).text()
+    # START is 15:00 UTC: 10:00 in New York, 09:00 in Chicago; the first call a minute later.
+    assert re.search(r"<dt>Next call</dt><dd>Tue 4 Mar, 10:01 EST \(lead: 09:01 CST\)</dd>", board), board
+    page = await (await client.get("/admin/contacts/1")).text()
+    assert "lead's time zone: Central (America/Chicago)" in page
+    assert "10:01 EST (lead: 09:01 CST)" in page
+
+
+async def test_the_contact_page_says_what_happened_in_sentences_with_the_detail_one_click_away(
+    client: TestClient[Any, Any], admin_user: str, services: Services
+) -> None:
+    await client.post("/api/v1/callback-requests", json=intake_body(phone=CHICAGO_LEAD), headers=_bearer())
+    async with services.sessions() as session:
+        await services.lifecycle.finish_attempt(
+            session, 1, AttemptResult(Outcome.LEAD_BUSY, "cause 17 User busy, dial status BUSY")
+        )
+        await session.commit()
+    await logged_in(client)
+    html = await (await client.get("/admin/contacts/1")).text()
+    attempt = html.split('<li class="item kind-attempt">')[-1].split("</li>")[0]
+    said, technical = attempt.split("<details", 1)
+    assert "The line was busy." in said and "Next call: Tue 4 Mar" in said
+    assert "Allowed: the business takes calls at any time and inside the lead&#39;s quiet hours" in said
+    assert "(08:00-21:00 Central)." in said
+    assert "cause 17" not in said and "lead_busy" not in said
+    assert "cause 17 User busy" in technical and "lead_busy" in technical
+    assert "at_dial" in technical or "business.tz" in technical  # the calendar's record, key by key
+    statuses = [s.split("</li>")[0] for s in html.split('<li class="item kind-tag">')[1:]]
+    assert any("Moved from Callback requested to Callback missed." in s for s in statuses)
+    assert any("Added to Callback requested." in s for s in statuses)
+    said_status = "".join(s.split("<details", 1)[0] for s in statuses)
+    assert "Request to Callback" not in said_status and "+Request" not in html
+    # The log line that closed the attempt is its technical detail, not a timeline entry of its own.
+    assert "Attempt 1 (lead attempt 1): lead_busy" in technical
+    assert html.count("Attempt 1 (lead attempt 1)") == 1
 
 
 async def test_call_now_moves_the_next_attempt_to_now_and_wakes_the_worker(

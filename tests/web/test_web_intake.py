@@ -9,6 +9,7 @@ from sqlalchemy import select
 from webkit import LEAD, count_rows, intake_body, make_settings, start_client
 
 from ari_app.store.models import Attempt, CallbackRequest, Consent, Contact, IdempotencyKey, Note
+from ari_app.validation import FALLBACK
 
 API = "/api/v1/callback-requests"
 UA = "Mozilla/5.0 (test browser)"
@@ -123,6 +124,55 @@ async def test_several_invalid_fields_are_all_named(
     assert fields["phone"]["code"] == "invalid_chars"
     assert fields["extra"]["code"] == "extra_forbidden"
     assert fields["first_name"]["code"] == "missing"
+    # One voice: our words for every field, never pydantic's ("Input should be True").
+    assert fields["consent"] == {"code": "literal_error", "message": "must be true"}
+    assert fields["extra"]["message"] == "unknown field"
+    assert fields["first_name"]["message"] == "this field is required"
+    assert fields["phone"]["message"].startswith("A phone number may contain only")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"consent": "yes"},
+        {"first_name": 42},
+        {"first_name": "x" * 101},
+        {"reason": ["a"]},
+        {"page_url": {"a": 1}},
+        {"consent": None},
+        {"admin": True},
+    ],
+)
+async def test_no_field_message_is_pydantic_text(
+    client: TestClient[Any, Any], auth: dict[str, str], changes: dict[str, Any]
+) -> None:
+    answer = await client.post(API, json=intake_body(**changes), headers=auth)
+    assert answer.status == 422
+    body = await answer.json()
+    for entry in body["details"]["fields"].values():
+        message = entry["message"]
+        assert not message[:1].isupper() and "Input should" not in message and "inputs" not in message
+        assert message != FALLBACK, entry["code"]
+
+
+async def test_a_body_that_is_not_json_is_told_where_in_our_words(
+    client: TestClient[Any, Any], auth: dict[str, str]
+) -> None:
+    answer = await client.post(
+        API, data=b'{"first_name": ', headers={**auth, "Content-Type": "application/json"}
+    )
+    assert answer.status == 400
+    body = await answer.json()
+    assert body == {"error": "malformed-json", "message": "the body is not valid JSON (line 1, column 16)"}
+
+
+async def test_aiohttp_refusals_speak_our_words(client: TestClient[Any, Any], auth: dict[str, str]) -> None:
+    answer = await client.put(API, json={}, headers=auth)
+    assert answer.status == 405
+    assert (await answer.json()) == {
+        "error": "method-not-allowed",
+        "message": "this method is not allowed here",
+    }
 
 
 async def test_html_in_names_is_stored_as_text(
