@@ -22,7 +22,7 @@ import aiohttp
 from sqlalchemy import select
 
 from ..app import Runtime
-from ..audio.manifest import sound_durations
+from ..audio.manifest import effective_sounds_dir, sound_durations
 from ..basic_auth import basic_auth
 from ..clock import VirtualClock
 from ..settings import Settings, _merge, load_settings
@@ -83,7 +83,7 @@ async def run_demo(
 def _durations(config: str | None) -> dict[str, float]:
     """The simulated PBX plays our prompts for as long as the real files last."""
     settings = load_settings(config)
-    return sound_durations(Path(settings.sounds.dir), settings.calls.sounds_prefix)
+    return sound_durations(effective_sounds_dir(settings.sounds.dir), settings.calls.sounds_prefix)
 
 
 # -- the standard stories ---------------------------------------------------------------------------------

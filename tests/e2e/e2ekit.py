@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from ari_app.app import Runtime
-from ari_app.audio.manifest import sound_durations
+from ari_app.audio.manifest import SHIPPED_SOUNDS, sound_durations
 from ari_app.basic_auth import basic_auth
 from ari_app.clock import VirtualClock
 from ari_app.settings import Settings, load_settings
@@ -201,7 +201,7 @@ async def open_stack(
     """The whole stack. SMS go to an in-memory console gateway, or with ``configured_sms`` to the gateway
     the ``sms`` settings name (a real Kannel, say); then ``Stack.sms`` is None."""
     token = secrets.token_urlsafe(16)
-    durations = sound_durations(REPO / "sounds")
+    durations = sound_durations(SHIPPED_SOUNDS)
     async with SimulatorServer(
         port=0, speed=SPEED, scenario=Scenario.default(), sounds_durations=durations
     ) as sim:

@@ -23,6 +23,7 @@ import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ari_app.audio.manifest import SHIPPED_SOUNDS
 from ari_app.basic_auth import basic_auth
 from ari_app.clock import RealClock
 from ari_app.lifecycle import IntakeData, Lifecycle
@@ -170,7 +171,7 @@ class FaultStack:
                 "calls_per_second": 0.0,
                 **self.calls,
             },
-            "sounds": {"dir": str(REPO / "sounds")},
+            "sounds": {"dir": str(SHIPPED_SOUNDS)},
         }
         if self.sms:
             data["sms"] = self.sms
@@ -198,7 +199,7 @@ class FaultStack:
                 "--speed",
                 str(SPEED),
                 "--sounds-dir",
-                str(REPO / "sounds"),
+                str(SHIPPED_SOUNDS),
             ],
             self.tmp / "simulator.log",
         )
