@@ -143,3 +143,30 @@ def test_a_taken_port_is_one_line_with_the_port_hint(tmp_path: Path, argv: tuple
         f"callback: 127.0.0.1:{port} is already in use (another callback or program?): "
         "pick another with --port N"
     ], out.stderr
+
+
+def test_the_readme_stays_inside_the_repository_and_names_every_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    local = [link for link in links if not re.match(r"[a-z]+://", link)]
+    assert "docs/architecture.md" in local and "docs/screenshots/board.png" in local
+    for link in local:
+        target = (REPO / link).resolve()
+        assert target.is_relative_to(REPO) and target.exists(), link
+    assert "../" not in readme and "shared/design" not in readme
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    for command in (
+        "demo",
+        "serve",
+        "worker",
+        "simulator",
+        "db upgrade",
+        "sounds",
+        "users add",
+        "tokens add",
+        "dnc add",
+        "config show",
+        "check",
+    ):
+        assert f"`callback {command}" in table, command
+    assert "/embed.js" in readme and "/admin/" in readme
