@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .ari.client import AriClient
 from .ari.connection import EventConnection
 from .ari.dispatch import EventRouter
-from .audio.manifest import load_manifest
+from .audio.manifest import effective_sounds_dir, load_manifest
 from .audio.media import sound_uri
 from .calls.attempt import AttemptResult, CallRunner
 from .calls.ids import new_installation_id
@@ -51,7 +50,8 @@ log = logging.getLogger(__name__)
 def media_catalog(settings: Settings, clock: Clock) -> MediaCatalog:
     """Prompt URIs and lengths from the sounds manifest. ``calls.sounds``: "copy" plays
     ``sound:PREFIX/NAME`` from Asterisk's own sounds directory; "http" plays URLs we sign and serve."""
-    manifest = load_manifest(Path(settings.sounds.dir))
+    sounds_dir = effective_sounds_dir(settings.sounds.dir)
+    manifest = load_manifest(sounds_dir)
     lengths = {n: e.duration for n, e in manifest.items()}
     if settings.calls.sounds == "http":
         secret = settings.sounds.url_secret.get_secret_value().encode()
@@ -71,7 +71,7 @@ def media_catalog(settings: Settings, clock: Clock) -> MediaCatalog:
     if catalog.missing():
         log.warning(
             "prompts not in %s/manifest.json: %s (lengths unknown; see `callback sounds import`)",
-            settings.sounds.dir,
+            sounds_dir,
             ", ".join(catalog.missing()),
         )
     return catalog

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from .ari.client import AriClient
 from .ari.connection import EventConnection, redact
 from .ari.errors import AriError, AriNotFound, AriUnauthorized, AriUnreachable
-from .audio.manifest import load_manifest
+from .audio.manifest import effective_sounds_dir, load_manifest
 from .audio.media import sound_uri
 from .audio.prompts import PROMPTS
 from .basic_auth import basic_auth
@@ -532,7 +532,7 @@ async def check_application(s: Settings, ari: AriClient, limit: float) -> CheckR
 
 async def check_sounds(s: Settings, ari: AriClient | None, loaded: set[str], limit: float) -> CheckResult:
     names = sorted(PROMPTS)
-    manifest = await asyncio.to_thread(load_manifest, Path(s.sounds.dir))
+    manifest = await asyncio.to_thread(load_manifest, effective_sounds_dir(s.sounds.dir))
     local_missing = [n for n in names if n not in manifest]
     local_note = (
         f"; not imported here ({s.sounds.dir}): {', '.join(local_missing)}, so their lengths are guessed"

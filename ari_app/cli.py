@@ -1,10 +1,12 @@
-"""The ``callback`` command: demo, serve, worker, simulator, db upgrade, sounds."""
+"""The ``callback`` command: demo, serve, worker, simulator, db, sounds, users, tokens, dnc, config, check."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import errno
+import re
 import signal
 import sys
 from collections.abc import Coroutine
@@ -51,7 +53,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return _run(serve(config=args.config, run_worker=not args.no_worker, run_web=True, ari_log=args.ari_log))
+    return _run(
+        serve(
+            config=args.config,
+            run_worker=not args.no_worker,
+            run_web=True,
+            ari_log=args.ari_log,
+            port=args.port,
+        )
+    )
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -61,11 +71,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
+    from .audio.manifest import effective_sounds_dir
     from .simulator.server import serve
+
+    # The prompts callback would play, so simulated playbacks last as long as the real files.
+    sounds_dir = str(args.sounds_dir or effective_sounds_dir("./sounds"))
 
     async def main() -> int:
         await serve(
-            args.host, args.port, args.ari_user, args.ari_password, args.scenario, args.speed, args.sounds_dir
+            args.host, args.port, args.ari_user, args.ari_password, args.scenario, args.speed, sounds_dir
         )
         return 0
 
@@ -83,7 +97,10 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callback", description="Request-a-callback for Asterisk (B-006).")
+    parser = argparse.ArgumentParser(
+        prog="callback",
+        description="Request-a-callback for Asterisk: rings the admin first, then the lead; bridges them.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
         "--log-format",
@@ -106,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="web and one worker against a real Asterisk")
     serve.add_argument("--config", help="TOML config file")
     serve.add_argument("--no-worker", action="store_true", help="web only; workers run apart")
+    serve.add_argument("--port", type=int, default=None, help="web port (default: web.port, 8080)")
     serve.add_argument("--ari-log", help="append every ARI event received, one JSON line each")
     serve.set_defaults(func=_cmd_serve)
 
@@ -115,13 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_worker)
 
     sim = sub.add_parser("simulator", help="the ARI simulator: a PBX stand-in speaking Asterisk's ARI")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8088)
-    sim.add_argument("--ari-user", default="callback")
-    sim.add_argument("--ari-password", default="callback")
-    sim.add_argument("--scenario", help="scenario TOML (see docs/simulator.md)")
-    sim.add_argument("--speed", type=float, default=1.0, help="callee timing N times faster")
-    sim.add_argument("--sounds-dir", default="./sounds", help="sounds manifest giving prompt lengths")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8088, help="HTTP port, like Asterisk's (default 8088)")
+    sim.add_argument("--ari-user", default="callback", help="ARI user callback logs in as (default callback)")
+    sim.add_argument("--ari-password", default="callback", help="its password (default callback)")
+    sim.add_argument(
+        "--scenario", help="scenario TOML: how each number answers (default: all answer; docs/simulator.md)"
+    )
+    sim.add_argument("--speed", type=float, default=1.0, help="run callee timings N times faster (default 1)")
+    sim.add_argument(
+        "--sounds-dir",
+        default=None,
+        help="sounds dir whose manifest gives prompt lengths (default ./sounds, else the shipped prompts)",
+    )
     sim.set_defaults(func=_cmd_simulator)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -134,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .check import register as register_check
     from .config_cli import register as register_config
     from .dnc_cli import register as register_dnc
+    from .web.tokens_cli import register as register_tokens
     from .web.users_cli import register as register_users
 
     register_sounds(sub)
     register_users(sub)
+    register_tokens(sub)
     register_dnc(sub)
     register_config(sub)
     register_check(sub)
@@ -153,6 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     except CallbackError as exc:
         print(f"callback: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"callback: {_address_in_use(exc)}", file=sys.stderr)
+        return 2
+
+
+def _address_in_use(exc: OSError) -> str:
+    """One line for a port someone else holds, instead of the bind traceback."""
+    m = re.search(r"\('([^']*)', (\d+)\)", str(exc))
+    where = f"{m.group(1)}:{m.group(2)}" if m else "the port"
+    return f"{where} is already in use (another callback or program?): pick another with --port N"
 
 
 if __name__ == "__main__":

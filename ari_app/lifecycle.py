@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from . import call_log
 from .calls.attempt import AttemptResult, AttemptStart
 from .clock import Clock
 from .domain.calendar import (
@@ -42,6 +43,7 @@ from .domain.workflow import (
     missed_call_when_text,
 )
 from .errors import Conflict, NotFound, RateLimited, ValidationFailed
+from .logs import bind_log_ids
 from .settings import Settings
 from .sms.templates import render
 from .store.models import (
@@ -236,6 +238,7 @@ class Lifecycle:
             result = await self._create_first_request(session, data, now)
         else:
             result = await self._submit_known(session, contact_id, data, now)
+        self._log_intake(data, result, now)
         if idempotency_key is not None:
             session.add(
                 IdempotencyKey(
@@ -248,6 +251,29 @@ class Lifecycle:
             )
             await session.flush()
         return result
+
+    def _log_intake(self, data: IntakeData, result: IntakeResult, now: datetime) -> None:
+        """The log's first line of a request: who, when the first call is planned and why."""
+        if not call_log.log.isEnabledFor(logging.INFO):
+            return  # the reason costs a calendar check: only for a log that shows it
+        name = f"{data.first_name} {data.last_name}".strip()
+        if result.body.get("merged"):
+            call_log.request_merged(name, data.phone)
+            return
+        planned = result.body.get("planned_at")
+        if not isinstance(planned, str):
+            return
+        at = datetime.fromisoformat(planned)
+
+        def check(when: datetime) -> tuple[bool, dict[str, Any]]:
+            return is_allowed(when, calendar=self.calendar, quiet=self.quiet, lead_e164=data.phone)
+
+        inside, evidence = check(now)
+        delay = self.settings.calendar.first_call_delay if inside else 0.0
+        earliest = now + timedelta(seconds=delay)
+        blocked = None if at <= earliest else (check(earliest)[1] if inside else evidence)
+        why = call_log.plan_reason({"delay_seconds": delay}, at, blocked)
+        call_log.request_received(name, data.phone, at, self.calendar.tz, why)
 
     async def _limit_number(self, session: AsyncSession, phone: str, limit: int, now: datetime) -> None:
         rows = (
@@ -500,6 +526,15 @@ class Lifecycle:
             "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
         }
         request.status, request.updated_at = "calling", now
+        bind_log_ids(contact_id=contact.id)  # the rest of this call's lines name the contact too
+        call_log.call_starting(
+            attempt.lead_attempt,
+            self.policy.max_attempts,
+            f"{contact.first_name} {contact.last_name}".strip(),
+            contact.phone,
+            final=attempt.final,
+            amd=amd_enabled(self.policy, attempt.final),
+        )
         return AttemptStart(
             attempt_id=attempt.id,
             lead_phone=contact.phone,
@@ -609,15 +644,18 @@ class Lifecycle:
                 when = missed_call_when_text(next_attempt.due_at, timezones_of(contact.phone)[0], now)
             await self.queue_sms(session, contact, request, decision.sms, key=f"{attempt.id}", when=when)
         calls_log.info(
-            "attempt %d for %s %s: %s (%s) -> %s%s%s",
+            "call %d of %d to %s %s ended: %s (%s) -> %s%s%s",
             attempt.lead_attempt,
+            self.policy.max_attempts,
             contact.first_name,
             contact.last_name,
             outcome.value,
             result.detail or "no detail",
             decision.status.value.capitalize() if decision.status is not None else "status unchanged",
             f", SMS {decision.sms} queued" if decision.sms else "",
-            f", next call {next_attempt.due_at:%Y-%m-%d %H:%M} UTC" if next_attempt is not None else "",
+            f", next call {call_log.when_text(next_attempt.due_at, self.calendar.tz)}"
+            if next_attempt is not None
+            else "",
         )
         return decision
 

@@ -130,7 +130,8 @@ class TextFormatter(logging.Formatter):
         text = super().format(record)
         ids = current_log_ids()
         if ids:
-            text += " [" + " ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items()) + "]"
+            # Named as ids ("attempt_id=3"), so they can't be read as a call's number ("call 2 of 2").
+            text += " [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]"
         return self.redactor(text)
 
 

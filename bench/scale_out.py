@@ -54,6 +54,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ari_app.audio.manifest import SHIPPED_SOUNDS  # noqa: E402
 from ari_app.basic_auth import basic_auth  # noqa: E402
 from ari_app.calls.ids import parse_leg_id  # noqa: E402
 from ari_app.clock import RealClock  # noqa: E402
@@ -145,7 +146,7 @@ def worker_sections(db_url: str, sim_url: str, app: str) -> dict[str, dict[str, 
         "calendar": {"always_open": True, "first_call_delay": 0.0},
         "quiethours": {"start": "00:00", "end": "00:00"},  # start == end: every hour (real clock)
         "calls": {"max_concurrent": 10_000, "calls_per_second": 0.0, "min_talk_seconds": 0.5},
-        "sounds": {"dir": str(ROOT / "sounds")},
+        "sounds": {"dir": str(SHIPPED_SOUNDS)},
     }
 
 
@@ -233,7 +234,7 @@ class Bench:
                 "--speed",
                 str(speed),
                 "--sounds-dir",
-                str(ROOT / "sounds"),
+                str(SHIPPED_SOUNDS),
             ],
         )
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from ..errors import CallbackError
 from ..settings import Settings, load_settings
-from .convert import import_sound
-from .manifest import load_manifest
+from .manifest import SHIPPED_SOUNDS, effective_sounds_dir, load_manifest, seed_sounds_dir
 from .media import install_into_asterisk
-from .prompts import PROMPTS, generate_defaults
+from .prompts import PROMPTS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -51,7 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _sounds_dir_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sounds-dir", type=Path, default=None, help="default: sounds.dir, else ./sounds")
+    p.add_argument(
+        "--sounds-dir",
+        type=Path,
+        default=None,
+        help="default: sounds.dir (./sounds); read from the shipped prompts while it has none",
+    )
+    p.add_argument("--config", help="TOML config file (sounds.*, business.*, calls.sounds_prefix)")
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -72,7 +77,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _sounds_dir(args: argparse.Namespace, settings: Settings) -> Path:
+    """Where a command writes: ``--sounds-dir``, else ``sounds.dir``."""
     return Path(args.sounds_dir) if args.sounds_dir is not None else Path(settings.sounds.dir or "./sounds")
+
+
+def _read_dir(args: argparse.Namespace, settings: Settings) -> Path:
+    """Where a command reads: ``--sounds-dir`` as given, else what a running callback plays from."""
+    return Path(args.sounds_dir) if args.sounds_dir is not None else effective_sounds_dir(settings.sounds.dir)
+
+
+def _writable_dir(args: argparse.Namespace, settings: Settings) -> Path:
+    """The directory to write into, started from the shipped prompts so that replacing one keeps the rest."""
+    target = _sounds_dir(args, settings)
+    if seed_sounds_dir(target):
+        _progress(f"{target}: started from the shipped prompts")
+    return target
 
 
 def _progress(line: str) -> None:
@@ -81,20 +100,28 @@ def _progress(line: str) -> None:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from .convert import import_sound  # pydub and ffmpeg only for the commands that convert audio
+
     limit = args.max_seconds if args.max_seconds is not None else settings.sounds.max_seconds
     entry = import_sound(
-        args.file, args.name, _sounds_dir(args, settings), max_seconds=limit, progress=_progress
+        args.file, args.name, _writable_dir(args, settings), max_seconds=limit, progress=_progress
     )
     print(f"{entry.name}: {entry.duration:.1f} s, formats {', '.join(entry.formats)}")
     return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    sounds_dir = _sounds_dir(args, _settings(args))
+    sounds_dir = _read_dir(args, _settings(args))
     entries = load_manifest(sounds_dir)
     if not entries:
         print(f"no sounds in {sounds_dir}")
         return 0
+    shipped = (
+        " (the shipped prompts; `callback sounds import` starts sounds.dir)"
+        if sounds_dir == SHIPPED_SOUNDS
+        else ""
+    )
+    print(f"{sounds_dir}{shipped}:")
     for e in entries.values():
         missing = [p.name for p in e.files(sounds_dir) if not p.is_file()]
         note = f"  MISSING {', '.join(missing)}" if missing else ""
@@ -113,15 +140,17 @@ def _cmd_install(args: argparse.Namespace) -> int:
         print("error: give --asterisk-dir or set sounds.asterisk_dir", file=sys.stderr)
         return 2
     prefix = args.prefix or settings.calls.sounds_prefix
-    written = install_into_asterisk(_sounds_dir(args, settings), target, prefix=prefix)
+    written = install_into_asterisk(_read_dir(args, settings), target, prefix=prefix)
     print(f"{len(written)} file(s) copied into {Path(target) / prefix}")
     return 0
 
 
 def _cmd_defaults(args: argparse.Namespace) -> int:
+    from .prompts import generate_defaults
+
     settings = _settings(args)
     entries = generate_defaults(
-        _sounds_dir(args, settings),
+        _writable_dir(args, settings),
         business=args.business or settings.business.name,
         number=args.number or settings.business.callback_number,
         names=args.only,

@@ -16,13 +16,15 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import warnings
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydub import AudioSegment
-from pydub.silence import detect_leading_silence
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 from .errors import AudioError, AudioToolMissing, CorruptAudio, EmptyAudio, NotAudio, TooLong
 from .manifest import FORMATS, ManifestEntry, atomic_write_bytes, check_name, load_manifest, update_manifest
@@ -88,8 +90,9 @@ def import_sound(
         decoded = _decode(src, Path(tmp), max_seconds=max_seconds, say=say, name=name)
     _check_decoded(src, decoded, max_seconds)
 
+    audio_segment = _pydub()["AudioSegment"]
     segments = {
-        fmt: AudioSegment(data=pcm, sample_width=2, frame_rate=RATES[fmt], channels=1)
+        fmt: audio_segment(data=pcm, sample_width=2, frame_rate=RATES[fmt], channels=1)
         for fmt, pcm in decoded.pcm.items()
     }
     ref = segments["wav16"]
@@ -118,6 +121,16 @@ def import_sound(
         + ", ".join(f"{name}.{fmt}" for fmt in FORMATS)
     )
     return entry
+
+
+def _pydub() -> dict[str, Any]:
+    """pydub, imported only where audio is converted. Its import warns "Couldn't find ffmpeg" when ffmpeg is
+    missing, though we only hand it decoded samples: ``_ffmpeg`` has already said what to install."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
+        from pydub import AudioSegment
+        from pydub.silence import detect_leading_silence
+    return {"AudioSegment": AudioSegment, "detect_leading_silence": detect_leading_silence}
 
 
 def _ffmpeg() -> str:
@@ -221,6 +234,7 @@ def _speech_bounds(seg: AudioSegment) -> tuple[int, int]:
     """Milliseconds [start, end) to keep: silence at both ends cut, a little left around the sound."""
     # Relative to the loudest sample so quiet recordings keep their soft starts.
     threshold = min(-35.0, max(-70.0, seg.max_dBFS - 45.0))
+    detect_leading_silence = _pydub()["detect_leading_silence"]
     lead = detect_leading_silence(seg, silence_threshold=threshold, chunk_size=10)
     trail = detect_leading_silence(seg.reverse(), silence_threshold=threshold, chunk_size=10)
     start = max(0, lead - KEEP_SILENCE_MS)

@@ -119,3 +119,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def sound_durations(sounds_dir: Path, prefix: str = "callback") -> dict[str, float]:
     """Each imported sound's length keyed as Asterisk names it once copied: ``PREFIX/NAME``."""
     return {f"{prefix}/{name}": entry.duration for name, entry in load_manifest(sounds_dir).items()}
+
+
+# The default prompts ship inside the package, so an installed callback has them wherever it runs.
+SHIPPED_SOUNDS = Path(__file__).resolve().parent / "sounds"
+
+
+def effective_sounds_dir(configured: str | Path) -> Path:
+    """Where prompts are read from: ``sounds.dir`` once it holds a manifest, else the shipped defaults.
+
+    Writers (`callback sounds import` / `defaults`) write to ``sounds.dir``; see ``seed_sounds_dir``.
+    """
+    path = Path(configured or "./sounds")
+    return path if (path / MANIFEST_NAME).is_file() else SHIPPED_SOUNDS
+
+
+def seed_sounds_dir(sounds_dir: Path) -> bool:
+    """Start an empty sounds directory from the shipped prompts, so replacing one keeps the others.
+
+    True when it copied them; a directory that already has a manifest is left alone."""
+    if (sounds_dir / MANIFEST_NAME).is_file() or sounds_dir.resolve() == SHIPPED_SOUNDS:
+        return False
+    with manifest_lock(sounds_dir):
+        if (sounds_dir / MANIFEST_NAME).is_file():
+            return False
+        entries = load_manifest(SHIPPED_SOUNDS)
+        for entry in entries.values():
+            for src in entry.files(SHIPPED_SOUNDS):
+                atomic_write_bytes(sounds_dir / src.name, src.read_bytes())
+        save_manifest(sounds_dir, entries)
+    return True

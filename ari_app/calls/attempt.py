@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from .. import call_log
 from ..ari.client import AriClient
 from ..ari.dispatch import EventRouter, Subscription
 from ..ari.errors import (
@@ -408,6 +409,7 @@ class AttemptCall:
         assert self.sub is not None
         leg = self._add_leg(self.admin_id, "admin")
         await self.r.journal.leg_intent(self.plan.attempt_id, "admin", 1, self.admin_id, admin.endpoint)
+        call_log.ringing_admin(admin.name, admin.endpoint)
         biz = self.r.settings.business
         try:
             await self.r.ari.originate(
@@ -482,6 +484,7 @@ class AttemptCall:
                     self.calls.accept_timeout,
                 )
             if got == "accepted":
+                call_log.admin_accepted(self.plan.admin.name, key)
                 await self._stop(pb)
                 if pb.finished_at is None and not leg.ended:
                     raise _End(Outcome.SYSTEM_ERROR, "the whisper did not stop when the admin accepted")
@@ -507,6 +510,7 @@ class AttemptCall:
         number = dial_digits(self.plan.lead_phone)
         endpoint = self.r.settings.ari.trunk_template.format(number=number)
         await self.r.journal.leg_intent(self.plan.attempt_id, "lead", 1, self.lead_id, endpoint)
+        call_log.ringing_lead(self.plan.lead_phone, endpoint)
         biz = self.r.settings.business
         cid_num = dial_digits(biz.caller_id_number)
         cid_name = biz.caller_id_name[:40]
@@ -648,6 +652,8 @@ class AttemptCall:
         if lead.bridged_at is None and not (lead.ended or admin.ended):
             raise _End(Outcome.SYSTEM_ERROR, "the lead was added to the bridge but never entered it")
         bridged_at = lead.bridged_at or self._now()
+        if not (lead.ended or admin.ended):
+            call_log.bridged(self.plan.admin.name)
         if lead.bridged_at is None:
             lead.bridged_at = bridged_at
             await self.r.journal.leg_update(self.lead_id, state="bridged", bridged_at=bridged_at)

@@ -19,17 +19,28 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..app import Runtime
-from ..audio.manifest import sound_durations
+from ..audio.manifest import effective_sounds_dir, sound_durations
 from ..basic_auth import basic_auth
 from ..calls.ids import parse_leg_id
-from ..clock import VirtualClock
+from ..clock import Clock, VirtualClock
 from ..settings import Settings, _merge, load_settings
 from ..simulator.scenario import Scenario
 from ..simulator.server import SimulatorServer
-from ..store.models import Attempt, CallbackRequest, Contact, ContactTag, Note, SmsOutbox
+from ..store.models import (
+    AdminSession,
+    Attempt,
+    CallbackRequest,
+    Contact,
+    ContactTag,
+    Note,
+    SmsOutbox,
+    User,
+)
+from ..web.dashboard_auth import hash_password
 
 log = logging.getLogger("callback.demo")
 
@@ -66,25 +77,68 @@ async def run_demo(
 ) -> int:
     speed = speed or 1.0
     sim_scenario = Scenario.from_toml(scenario) if scenario else None
+    api_token = secrets.token_urlsafe(24)  # valid while this demo runs: it lives in its settings only
     async with SimulatorServer(
         port=0, scenario=sim_scenario, speed=speed, sounds_durations=_durations(config)
     ) as sim:
-        settings = _demo_settings(config, ari_url=sim.base_url, port=port, db=db, ari_log=ari_log)
+        settings = _demo_settings(
+            config,
+            ari_url=sim.base_url,
+            port=port,
+            db=db,
+            ari_log=ari_log,
+            extra={"api": {"token": api_token}},
+        )
         clock = VirtualClock(speed=speed)
         async with Runtime(settings, clock) as runtime:
-            print(f"callback demo: open {runtime.web_url}/ and request a callback.", flush=True)
-            print(
-                f"  simulated PBX (ARI) at {sim.base_url}, clock x{speed:g}, database {settings.database.url}"
-            )
-            print("  Ctrl-C to stop.", flush=True)
+            assert runtime.services is not None and runtime.web_url is not None
+            password = await demo_login(runtime.services.sessions, DEMO_USER, clock)
+            print(banner(runtime.web_url, DEMO_USER, password, api_token), flush=True)
+            where = f"clock x{speed:g}, database {settings.database.url}"
+            print(f"  simulated PBX (ARI) at {sim.base_url}, {where}", flush=True)
+            print("  The log below says each step of each call. Ctrl-C to stop.", flush=True)
             await runtime.wait_stopped()
     return 0
+
+
+DEMO_USER = "demo"
+
+
+def banner(web_url: str, user: str, password: str, api_token: str) -> str:
+    """What the demo prints first: where the form, the dashboard and the API are, and how to get in."""
+    api = f"{web_url}/api/v1"
+    return "\n".join(
+        [
+            "callback demo is running:",
+            f"  form       {web_url}/   (request a callback for any US number)",
+            f"  dashboard  {web_url}/admin/   user {user}, password {password}   (made for this run)",
+            f"  API        {api}/   bearer token {api_token}   (this run only)",
+            f"    try:     curl -H 'Authorization: Bearer {api_token}' {api}/callback-requests",
+            f"  OpenAPI    {api}/openapi.json   (same token)",
+            f'  embed      <script src="{web_url}/embed.js" async></script>   (the form on any page)',
+        ]
+    )
+
+
+async def demo_login(sessions: async_sessionmaker[AsyncSession], username: str, clock: Clock) -> str:
+    """A dashboard login for this run: the user is created, or gets a fresh random password and loses
+    the sessions of earlier runs. Returns the password, which only the terminal sees."""
+    password = secrets.token_urlsafe(12)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with sessions.begin() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None:
+            session.add(User(username=username, password_hash=password_hash, created_at=clock.now()))
+        else:
+            user.password_hash = password_hash
+            await session.execute(delete(AdminSession).where(AdminSession.user_id == user.id))
+    return password
 
 
 def _durations(config: str | None) -> dict[str, float]:
     """The simulated PBX plays our prompts for as long as the real files last."""
     settings = load_settings(config)
-    return sound_durations(Path(settings.sounds.dir), settings.calls.sounds_prefix)
+    return sound_durations(effective_sounds_dir(settings.sounds.dir), settings.calls.sounds_prefix)
 
 
 # -- the standard stories ---------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -27,7 +26,7 @@ class ConsoleGateway:
     name = "console"
 
     def __init__(
-        self, *, sender: str = "", rate_per_second: float = 0.0, stream: TextIO | None = sys.stdout
+        self, *, sender: str = "", rate_per_second: float = 0.0, stream: TextIO | None = None
     ) -> None:
         self.confirms_opt_out = True
         self.sender = sender

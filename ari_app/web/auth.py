@@ -8,14 +8,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock, RealClock
-from ..errors import Unauthorized
+from ..errors import Conflict, Unauthorized, ValidationFailed
 from ..store.models import ApiToken
 from .dashboard_auth import authenticate_admin
 from .keys import SERVICES
@@ -30,16 +31,45 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+TOKEN_NAME_MAX = 200
+
+
+def check_token_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > TOKEN_NAME_MAX or not name.isprintable():
+        raise ValidationFailed(f"a token name is 1-{TOKEN_NAME_MAX} printable characters, e.g. crm")
+    return name
+
+
 async def add_api_token(
     sessions: async_sessionmaker[AsyncSession], name: str, *, clock: Clock | None = None
 ) -> str:
-    """Create a token called ``name``; the returned token is not stored and can't be shown again."""
+    """Create a token called ``name``; the returned token is not stored and can't be shown again.
+
+    Names are unique, so ``revoke_api_token(name)`` means one token; ``Conflict`` when it is taken."""
+    name = check_token_name(name)
     token = secrets.token_urlsafe(32)
     async with sessions.begin() as session:
+        if await session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+            raise Conflict(f"a token called {name!r} exists already; revoke it first or pick another name")
         session.add(
             ApiToken(name=name, token_hash=hash_token(token), created_at=(clock or RealClock()).now())
         )
     return token
+
+
+async def list_api_tokens(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, datetime]]:
+    """(name, created_at) of every stored token, oldest first; the tokens themselves are not kept."""
+    async with sessions() as session:
+        rows = await session.execute(select(ApiToken.name, ApiToken.created_at).order_by(ApiToken.id))
+        return [(name, created) for name, created in rows]
+
+
+async def revoke_api_token(sessions: async_sessionmaker[AsyncSession], name: str) -> bool:
+    """Delete the token called ``name``: its next request gets 401. False when there is none."""
+    async with sessions.begin() as session:
+        result = await session.execute(delete(ApiToken).where(ApiToken.name == name.strip()))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
+from ..audio.manifest import effective_sounds_dir
 from ..audio.media import media_headers, verify_media_path
 from ..errors import NotFound
 from .keys import SERVICES
@@ -19,7 +18,7 @@ async def media_file(request: web.Request) -> web.FileResponse:
     name, fmt = verify_media_path(
         request.path, services.settings.sounds.url_secret.get_secret_value().encode(), now
     )
-    path = Path(services.settings.sounds.dir) / f"{name}.{fmt}"
+    path = effective_sounds_dir(services.settings.sounds.dir) / f"{name}.{fmt}"
     if not path.is_file():
         raise NotFound("no such sound")
     return web.FileResponse(path, headers=media_headers(fmt, request.path, now))

@@ -10,10 +10,10 @@ import pytest
 from audiokit import MakeMp3, read_wav
 
 from ari_app.audio import cli
-from ari_app.audio.manifest import load_manifest
+from ari_app.audio.manifest import SHIPPED_SOUNDS, load_manifest
 from ari_app.audio.prompts import PROMPTS, prompt_texts, speakable_number, synthesize_mp3
 
-REPO_SOUNDS = Path(__file__).resolve().parents[2] / "sounds"
+REPO_SOUNDS = SHIPPED_SOUNDS
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 
@@ -81,8 +81,53 @@ def test_cli_install(tone_mp3: MakeMp3, tmp_path: Path, capsys: pytest.CaptureFi
         )
         == 0
     )
-    assert (tmp_path / "ast" / "callback" / "connecting.wav").is_file()
-    assert "2 file(s) copied" in capsys.readouterr().out
+    copied = tmp_path / "ast" / "callback"
+    assert (copied / "connecting.wav").read_bytes() == (tmp_path / "s" / "connecting.wav").read_bytes()
+    # The fresh directory started from the shipped prompts: Asterisk gets all of them, one replaced.
+    assert (copied / "connecting.wav").read_bytes() != (REPO_SOUNDS / "connecting.wav").read_bytes()
+    assert {p.name for p in copied.iterdir()} == {f"{n}.{f}" for n in PROMPTS for f in ("wav", "wav16")}
+    assert f"{2 * len(PROMPTS)} file(s) copied" in capsys.readouterr().out
+
+
+def test_replacing_one_prompt_in_a_fresh_directory_keeps_the_others(
+    tone_mp3: MakeMp3, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "sounds"
+    run(["sounds", "import", str(tone_mp3(1.0)), "--as", "voicemail-drop", "--sounds-dir", str(target)])
+    assert "started from the shipped prompts" in capsys.readouterr().err
+    entries = load_manifest(target)
+    assert set(entries) == set(PROMPTS)
+    assert entries["voicemail-drop"].duration == pytest.approx(1.0, abs=0.05)
+    assert entries["goodbye"] == load_manifest(REPO_SOUNDS)["goodbye"]
+
+
+def test_sounds_commands_take_the_config_their_help_promises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "callback.toml"
+    config.write_text(
+        f'[sounds]\ndir = "{REPO_SOUNDS}"\nasterisk_dir = "{tmp_path / "ast"}"\n'
+        '[calls]\nsounds_prefix = "acme"\n'
+    )
+    assert run(["sounds", "list", "--config", str(config)]) == 0
+    assert "voicemail-drop" in capsys.readouterr().out
+    assert run(["sounds", "install", "--config", str(config)]) == 0
+    assert (tmp_path / "ast" / "acme" / "press-1.wav16").is_file()
+    for command in ("defaults", "import"):
+        parser = argparse.ArgumentParser(prog="callback")
+        cli.register(parser.add_subparsers(dest="command", required=True))
+        extra = ["x.mp3", "--as", "goodbye"] if command == "import" else []
+        args = parser.parse_args(["sounds", command, *extra, "--config", str(config)])
+        assert args.config == str(config)
+
+
+def test_list_reads_the_shipped_prompts_until_sounds_dir_has_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLBACK_SOUNDS_DIR", str(tmp_path / "not-yet"))
+    assert run(["sounds", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in PROMPTS) and "MISSING" not in out
 
 
 def test_number_is_spoken_digit_by_digit() -> None:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from ari_app.app import Runtime
-from ari_app.audio.manifest import sound_durations
+from ari_app.audio.manifest import SHIPPED_SOUNDS, sound_durations
 from ari_app.basic_auth import basic_auth
 from ari_app.clock import VirtualClock
 from ari_app.settings import Settings, load_settings
@@ -197,7 +197,7 @@ def stack_overrides() -> dict[str, dict[str, Any]]:
 @contextlib.asynccontextmanager
 async def open_simulator() -> AsyncIterator[SimulatorServer]:
     """The PBX: one simulator, which several installations may share."""
-    durations = sound_durations(REPO / "sounds")
+    durations = sound_durations(SHIPPED_SOUNDS)
     async with SimulatorServer(
         port=0, speed=SPEED, scenario=Scenario.default(), sounds_durations=durations
     ) as sim:

@@ -23,6 +23,7 @@ import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ari_app.audio.manifest import SHIPPED_SOUNDS
 from ari_app.basic_auth import basic_auth
 from ari_app.calls.ids import CallIds, parse_leg_id
 from ari_app.clock import RealClock
@@ -184,7 +185,7 @@ class FaultStack:
                 "calls_per_second": 0.0,
                 **self.calls,
             },
-            "sounds": {"dir": str(REPO / "sounds")},
+            "sounds": {"dir": str(SHIPPED_SOUNDS)},
         }
         if self.sms:
             data["sms"] = self.sms
@@ -212,7 +213,7 @@ class FaultStack:
                 "--speed",
                 str(SPEED),
                 "--sounds-dir",
-                str(REPO / "sounds"),
+                str(SHIPPED_SOUNDS),
             ],
             self.tmp / "simulator.log",
         )

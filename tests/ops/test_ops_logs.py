@@ -121,6 +121,68 @@ async def test_a_request_s_lines_carry_its_request_id(stack: Stack, json_log: io
 async def test_a_call_s_lines_carry_its_attempt_id(stack: Stack, json_log: io.StringIO) -> None:
     request_id = await stack.submit("+12125550143", first="Grace", last="Hopper")
     assert await stack.wait_request(request_id) == "completed"
-    outcome = [line for line in lines(json_log) if "Grace Hopper: completed" in line["msg"]]
+    outcome = [line for line in lines(json_log) if "Grace Hopper ended: completed" in line["msg"]]
     assert len(outcome) == 1 and outcome[0]["attempt_id"] >= 1
     assert stack.token not in json_log.getvalue()
+
+
+@pytest.fixture
+def text_log() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    stream = io.StringIO()
+    configure_logging("text", stream=stream)
+    try:
+        yield stream
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_the_log_tells_each_step_of_a_callback_once(stack: Stack, text_log: io.StringIO) -> None:
+    """What "watch the log" promises: one line per step, at the default level, numbers that agree."""
+    phone = "+16175550100"
+    await stack.scenario(
+        [
+            {
+                "match": phone,
+                "sequence": [
+                    {"behaviour": "noanswer"},
+                    {"behaviour": "answer", "answer_after": 1.0, "talk": 20.0},
+                ],
+            }
+        ]
+    )
+    request_id = await stack.submit(phone, first="Grace", last="Hopper")
+    assert await stack.wait_request(request_id, within=90.0) == "completed"
+    await asyncio.sleep(0.5)  # the thank-you SMS leaves the outbox just after the call ends
+    calls = [ln.split(": ", 1)[1] for ln in text_log.getvalue().splitlines() if " callback.calls: " in ln]
+    steps = [
+        "request from Grace Hopper (+16175550100): first call planned for 2026-03-03 12:00 EST "
+        "(after the 1 s first-call delay)",
+        "call 1 of 2 to Grace Hopper (+16175550100) starts [contact_id=1 attempt_id=1]",
+        "ringing admin Admin (PJSIP/admin) [contact_id=1 attempt_id=1]",
+        "admin Admin accepted (pressed 1) [contact_id=1 attempt_id=1]",
+        "ringing the lead +16175550100 via PJSIP/+16175550100@trunk [contact_id=1 attempt_id=1]",
+        "call 1 of 2 to Grace Hopper ended: lead_no_answer",
+        "call 2 of 2 to Grace Hopper (+16175550100) starts (final; answering-machine detection on) "
+        "[contact_id=1 attempt_id=2]",
+        "ringing admin Admin (PJSIP/admin) [contact_id=1 attempt_id=2]",
+        "admin Admin accepted (pressed 1) [contact_id=1 attempt_id=2]",
+        "ringing the lead +16175550100 via PJSIP/+16175550100@trunk [contact_id=1 attempt_id=2]",
+        "bridged: Admin and the lead are talking [contact_id=1 attempt_id=2]",
+        "call 2 of 2 to Grace Hopper ended: completed",
+    ]
+    assert len(calls) == len(steps), "\n".join(calls)
+    for got, want in zip(calls, steps, strict=True):
+        assert got.startswith(want.split(" [")[0]), (got, want)
+        if " [" in want:
+            assert got.endswith(" [" + want.split(" [")[1]), (got, want)
+    assert "next call 2026-03-03 12:0" in calls[5] and "EST" in calls[5]
+    # Each SMS once: the missed-call text and the thank-you, one line each.
+    state = await stack.state(request_id)
+    for body in state["sms_bodies"]:
+        assert text_log.getvalue().count(body) == 1, body
+    assert len(state["sms_bodies"]) == 2

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from ari_app.app import Runtime
+from ari_app.audio.manifest import SHIPPED_SOUNDS
 from ari_app.clock import RealClock
 from ari_app.lifecycle import IntakeData
 from ari_app.scheduler.wakeups import listen_dsn
@@ -36,7 +37,7 @@ def settings(db_url: str, sim_url: str, app: str) -> Settings:
             "quiethours": {"start": "00:00", "end": "00:00"},  # the real clock: any hour will do
             "admins": [{"name": "ada", "endpoint": "PJSIP/ada"}, {"name": "bob", "endpoint": "PJSIP/bob"}],
             "calls": {"calls_per_second": 0.0},
-            "sounds": {"dir": str(REPO / "sounds")},
+            "sounds": {"dir": str(SHIPPED_SOUNDS)},
         },
     )
 
