@@ -1,0 +1,57 @@
+"""What real phones taught us (issue 15), as whole stories on the simulator, which follows the recordings of a
+real Asterisk 22 (tests/recordings 14-16): a dial before StasisStart is refused, a stop during spoken digits
+doesn't stop them, and keys in a plain mixing bridge never reach the application."""
+
+from __future__ import annotations
+
+from e2ekit import Stack
+
+from ari_app.calls.ids import parse_leg_id
+
+TALK = 30.0
+
+
+async def test_admin_pressing_1_during_the_spoken_number_stops_the_whisper_and_talks_in_full(
+    stack: Stack,
+) -> None:
+    lead = "+12025550161"
+    await stack.scenario(
+        [
+            # The whisper says "You have a callback request..." (3.2 s), then the number digit by digit:
+            # 4 s after answering the admin is in the middle of the digits.
+            {
+                "match": "PJSIP/admin",
+                "behaviour": "answer",
+                "answer_after": 1.0,
+                "dtmf": "1",
+                "dtmf_after": 4.0,
+            },
+            {"match": lead, "behaviour": "answer", "answer_after": 1.0, "talk": TALK},
+        ]
+    )
+    request_id = await stack.submit(lead)
+    assert await stack.wait_request(request_id) == "completed"
+    assert await stack.outcomes(request_id) == ["completed"]
+
+    dials = await stack.sim("dials")
+    admin = next(d["channel_id"] for d in dials if "-admin-" in d["channel_id"])
+    whisper = [p for p in (await stack.sim("media")).get(admin, []) if "admin-whisper" in p["media_uri"]]
+    assert whisper and whisper[0]["cut"] and not whisper[0]["finished"], whisper  # really stopped
+    assert len(whisper) == 1  # accepted in the first round: no second whisper
+    lead_leg = next(d["channel_id"] for d in dials if "-lead-" in d["channel_id"])
+    record = await stack.sim(f"calls/{lead_leg}")
+    assert record["hangup_by"] == "callee"  # the lead talked until they hung up
+
+
+async def test_twenty_leads_in_a_row_are_each_dialled_once_and_none_refused(stack: Stack) -> None:
+    leads = [f"+1202555{n:04d}" for n in range(200, 220)]
+    await stack.scenario(
+        [{"match": phone, "behaviour": "answer", "answer_after": 0.5, "talk": 20.0} for phone in leads]
+    )
+    requests = [await stack.submit(phone) for phone in leads]
+    for request_id in requests:
+        assert await stack.wait_request(request_id, within=120.0) == "completed"
+        assert await stack.outcomes(request_id) == ["completed"]
+    lead_dials = [d for d in await stack.sim("dials") if "-lead-" in d["channel_id"]]
+    assert len(lead_dials) == 20
+    assert len({parse_leg_id(d["channel_id"]) for d in lead_dials}) == 20  # one dial per lead leg
