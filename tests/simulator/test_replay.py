@@ -148,7 +148,11 @@ def assert_same_sequence(recorded: list[dict[str, Any]], simulated: list[dict[st
     assert position == len(sim), f"extra simulated events: {[signature(e) for e in sim[position:]]}"
 
 
-async def send_recorded_requests(client: Client, requests: list[dict[str, Any]]) -> None:
+async def send_recorded_requests(
+    client: Client, requests: list[dict[str, Any]], events: Events | None = None
+) -> None:
+    """Each request at its recorded time (scaled); a dial of a created channel also waits for that
+    channel's StasisStart, as every recorded client did (a dial before it is refused, recording 14)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     t0 = requests[0]["ts"]
@@ -158,6 +162,9 @@ async def send_recorded_requests(client: Client, requests: list[dict[str, Any]])
         offset += min(r["ts"] - previous, MAX_GAP)
         previous = r["ts"]
         await asyncio.sleep(max(0.0, start + offset / SPEED - loop.time()))
+        parts = r["path"].strip("/").split("/")
+        if events is not None and r["method"] == "POST" and parts[0] == "channels" and parts[-1] == "dial":
+            await events.wait_type("StasisStart", parts[1])
         status, body = await client.call(r["method"], r["path"], r["params"] or None, r["json"])
         assert status == r["status"], f"{r['method']} {r['path']}: {status} {body}, recorded {r['status']}"
         if isinstance(r["body"], dict) and "message" in r["body"]:
@@ -178,7 +185,7 @@ async def test_recording_replays_with_the_same_events(simulator: Any, name: str)
         scenario=REPLAY_SCENARIO, speed=SPEED, sounds_durations=SOUNDS, amd_context="amd-check"
     ) as (client, _):
         events = await client.events(APP)
-        await send_recorded_requests(client, requests)
+        await send_recorded_requests(client, requests, events)
         await wait_for_count(events, len(normalise(recorded)))
         await events.close()
     assert_same_sequence(recorded, events.items)

@@ -57,6 +57,7 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
     await client.call(
         "POST", "/channels/create", {"endpoint": "PJSIP/+15550000001@trunk", "app": APP, "channelId": "lead"}
     )
+    await events.wait_type("StasisStart", "lead")
     await client.call("POST", "/channels/lead/dial", {"timeout": "30"})
     await events.wait_type("Dial", "lead", dialstatus="ANSWER")
     await client.call("POST", "/bridges/br/addChannel", {"channel": "lead"})
@@ -72,6 +73,7 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
     await client.call(
         "POST", "/channels/create", {"endpoint": "PJSIP/+15550000017@trunk", "app": APP, "channelId": "b2"}
     )
+    await events.wait_type("StasisStart", "b2")
     await client.call("POST", "/channels/b2/dial", {"timeout": "30"})
     await client.call(
         "POST",
@@ -86,6 +88,7 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
         {"endpoint": "PJSIP/+15550000099@trunk", "app": APP, "channelId": "m"},
         {"variables": {"CALLBACK_APP": APP}},
     )
+    await events.wait_type("StasisStart", "m")
     await client.call("POST", "/channels/m/dial", {"timeout": "30"})
     await events.wait_type("Dial", "m", dialstatus="ANSWER")
     await client.call("POST", f"/applications/{APP}/subscription", {"eventSource": "channel:m"})
