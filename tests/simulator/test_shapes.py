@@ -50,7 +50,10 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
         await client.call("POST", "/channels", {"endpoint": "PJSIP/admin", "app": APP, "channelId": "adm"})
     )[0] == 200
     await events.wait_type("StasisStart", "adm")
-    await client.call("POST", "/channels/adm/play", {"media": "sound:whisper", "playbackId": "w"})
+    whisper = {"media": "sound:whisper,digits:15550000001,sound:press-1", "playbackId": "w"}
+    await client.call("POST", "/channels/adm/play", whisper)
+    await events.wait_for(lambda e: e["type"] == "PlaybackContinuing")
+    await client.call("DELETE", "/playbacks/w")  # during the digits: only one digit is cut
     await events.wait_type("ChannelDtmfReceived", "adm")
     await client.call("POST", "/bridges", {"type": "mixing", "bridgeId": "br", "name": "callback-1"})
     await client.call("POST", "/bridges/br/addChannel", {"channel": "adm"})
@@ -117,6 +120,7 @@ async def test_every_emitted_event_has_a_recorded_shape(simulator: Any) -> None:
         "ChannelDtmfReceived",
         "ChannelEnteredBridge",
         "ChannelTalkingFinished",
+        "PlaybackContinuing",
     } <= seen_types
     for e in emitted:
         assert e["type"] in known, f"{e['type']} never seen from Asterisk"
