@@ -9,8 +9,10 @@ keys. The bridge JSON says `bridge_type: mixing` either way; only `technology` s
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+from .errors import AriError
 from .state import Bridge, Channel
 
 if TYPE_CHECKING:
@@ -18,6 +20,21 @@ if TYPE_CHECKING:
 
 NO_NATIVE_TYPES = frozenset({"dtmf_events", "proxy_media"})
 DTMF_DURATION_MS = 120
+
+
+async def add_when_free(pbx: Pbx, bridge_id: str, channel_ids: list[str]) -> None:
+    """POST /bridges/{id}/addChannel: Asterisk runs the join on each channel's control thread, which is
+    busy while a playback plays on that channel, so the answer waits for the channel's playbacks to end
+    (issue 15: a whisper that was not really stopped held addChannel past a 10 s client timeout)."""
+    pbx.check_addable(bridge_id, channel_ids)
+    tails = [ch.playback_tail for cid in channel_ids if (ch := pbx.channels.get(cid)) is not None]
+    busy = [tail.wait() for tail in tails if tail is not None and not tail.is_set()]
+    if busy:
+        await asyncio.gather(*busy)
+    still_here = [cid for cid in channel_ids if cid in pbx.channels]
+    if not still_here:
+        raise AriError.message(400, "Channel not found")  # hung up while waiting
+    pbx.add_channels(bridge_id, still_here)
 
 
 def settle(pbx: Pbx, br: Bridge) -> None:

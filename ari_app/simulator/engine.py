@@ -753,7 +753,7 @@ class Pbx:
         self.emit("BridgeCreated", set(), bridge=br.to_json())
         return br.to_json()
 
-    def add_channels(self, bridge_id: str, channel_ids: list[str]) -> None:
+    def check_addable(self, bridge_id: str, channel_ids: list[str]) -> tuple[Bridge, list[Channel]]:
         br = self.bridge(bridge_id)
         if not channel_ids:
             raise AriError.message(400, "Missing parameter channel")
@@ -765,6 +765,10 @@ class Pbx:
             if ch.stasis_app is None:
                 raise AriError.message(422, "Channel not in Stasis application")
             chans.append(ch)
+        return br, chans
+
+    def add_channels(self, bridge_id: str, channel_ids: list[str]) -> None:
+        br, chans = self.check_addable(bridge_id, channel_ids)
         for ch in chans:
             if ch.bridge_id == br.id:
                 continue

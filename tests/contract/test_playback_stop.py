@@ -165,3 +165,23 @@ async def test_a_second_stop_during_the_last_sound_item_ends_the_list(
     if record is not None:
         assert [i["played"] for i in record["items"]] == ["whole", "whole", "cut"]
         assert [s["status"] for s in record["stops"]] == [204, 204]
+
+
+async def test_add_channel_waits_for_a_playback_the_stop_did_not_end(
+    ari: AriClient, events: Events, peer: Peer, app_name: str, hangup_later: list[str]
+) -> None:
+    """The channel is busy until its playback really ends: joining a bridge waits behind it (issue 15 B)."""
+    cid, sub = await _answered(ari, events, peer, app_name, hangup_later)
+    pid = f"{cid}-join"
+    await ari.play(cid, SHORT, playback_id=pid)
+    await _started(sub, pid, DIGITS)
+    await ari.stop_playback(pid)  # 204, but only one digit is cut
+    bridge_id = f"{cid}-bridge"
+    await ari.create_bridge(bridge_id=bridge_id)
+    loop = asyncio.get_running_loop()
+    asked_at = loop.time()
+    # A client of its own: on a real Asterisk the answer takes longer than the suite's 5 s request timeout.
+    async with AriClient(peer.base_url, peer.user, peer.password, timeout=LIST_ENDS) as patient:
+        await patient.add_channel(bridge_id, cid)
+    assert loop.time() - asked_at > peer.wall(3.0)  # the other digits and the last sound came first
+    await ari.destroy_bridge(bridge_id)

@@ -95,6 +95,40 @@ async def test_native_bridge_falls_back_when_a_leg_leaves(simulator: Any) -> Non
         await events.close()
 
 
+@pytest.mark.parametrize(
+    ("stop_during", "waits"), [("digits:4155550101", True), ("sound:hello-world", False)]
+)
+async def test_add_channel_answers_only_when_the_channels_playback_really_ended(
+    simulator: Any, stop_during: str, waits: bool
+) -> None:
+    """A stop that Asterisk ignores (during digits) keeps the channel busy: addChannel waits for the rest."""
+    playlist = "sound:hello-world,digits:4155550101,sound:hello-world"
+    async with simulator(scenario=SCENARIO, speed=20) as (client, _):
+        events = await client.events()
+        await _answered(client, events, "lead", "PJSIP/lead@trunk")
+        await client.call("POST", "/channels/lead/play", {"media": playlist, "playbackId": "w"})
+        stopped_in = await events.wait_for(
+            lambda e: e["type"] == "PlaybackStarted" and e["playback"]["media_uri"] == stop_during
+        )
+        assert (await client.call("DELETE", "/playbacks/w"))[0] == 204
+        await client.call("POST", "/bridges", {"type": "mixing", "bridgeId": "br"})
+        assert (await client.call("POST", "/bridges/br/addChannel", {"channel": "lead"}))[0] == 204
+        entered = await events.wait_type("ChannelEnteredBridge", "lead")
+        finished = await events.wait_type("PlaybackFinished")
+        await events.close()
+    assert _seconds(entered["timestamp"]) >= _seconds(finished["timestamp"])
+    held = _seconds(entered["timestamp"]) - _seconds(stopped_in["timestamp"])
+    if waits:  # nine more digits and the last sound, in call time
+        assert held > 4.0
+    else:
+        assert held < 0.5
+
+
+def _seconds(timestamp: str) -> float:
+    hh, mm, ss = timestamp[11:23].split(":")
+    return int(hh) * 3600 + int(mm) * 60 + float(ss)
+
+
 def test_presses_are_validated_and_round_trip() -> None:
     callee = SCENARIO.to_dict()["callee"][0]
     assert callee["presses"] == [{"dtmf": "1", "after": 2.0}, {"dtmf": "9", "after": 12.0}]
