@@ -93,6 +93,8 @@ async def run_answered(pbx: Pbx, ch: Channel) -> None:
     if callee.dtmf and isinstance(callee.dtmf_after, float):
         ch.dtmf_scheduled = True
         pbx.spawn(_press(pbx, ch, callee.dtmf, callee.dtmf_after), channel=ch)
+    for press in callee.presses:  # e.g. 1 to accept, then 9 much later, while bridged
+        pbx.spawn(_press(pbx, ch, press.dtmf, press.after), channel=ch)
     if callee.unbridged_hangup:
         await pbx.sleep(callee.unbridged_hangup)
         if _alive(pbx, ch) and not ch.ever_bridged:

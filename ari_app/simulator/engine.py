@@ -8,9 +8,7 @@ channel they belong to so a hang-up cancels them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import math
 import re
 import uuid
 from collections import Counter
@@ -22,9 +20,10 @@ import aiohttp
 
 from ari_app.clock import Clock
 
+from . import bridging, playbacks
 from . import callee as callee_script
+from .errors import AriError
 from .events import HANGUP_REASONS, cause_text, event
-from .remote_media import remote_seconds
 from .scenario import TRUNK_ENDPOINT, Destination, Scenario
 from .state import (
     Application,
@@ -33,9 +32,12 @@ from .state import (
     Channel,
     DialKind,
     DialRecord,
+    MediaItemRecord,
     Playback,
     PlaybackRecord,
 )
+
+__all__ = ["AriError", "Pbx", "parse_caller_id"]
 
 BRIDGE_TYPES = {"mixing", "holding", "dtmf_events", "proxy_media", "video_sfu", "video_single", "sdp_label"}
 # SIP response codes behind each failure, as Asterisk reports them in `tech_cause`.
@@ -46,23 +48,9 @@ FAILURE_SIGNALS: dict[str, tuple[int, str, int]] = {
     "congestion": (34, "CONGESTION", 503),
 }
 RING_TIMEOUT_TECH_CAUSE = 480
-
-
-class AriError(Exception):
-    """An HTTP error answer, in Asterisk's status and body."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(f"{status} {body}")
-        self.status = status
-        self.body = body
-
-    @classmethod
-    def message(cls, status: int, text: str) -> AriError:
-        return cls(status, {"message": text})
-
-    @classmethod
-    def allocation_failed(cls) -> AriError:
-        return cls(500, {"error": "Allocation failed"})
+# Wall seconds from a create's answer to its StasisStart. Asterisk took 1.4-4.6 ms (recording 14); a little
+# more here, so that a client dialling without waiting for StasisStart is refused every time, not 1 in 30.
+CREATE_TO_STASIS = 0.025
 
 
 def parse_caller_id(text: str | None) -> dict[str, str] | None:
@@ -126,7 +114,7 @@ class Pbx:
             task.add_done_callback(channel.tasks.discard)
         return task
 
-    def _http(self) -> aiohttp.ClientSession:
+    def http(self) -> aiohttp.ClientSession:
         """The client that fetches ``sound:http…`` media (opened on first use, closed with the PBX)."""
         if self._http_session is None:
             self._http_session = aiohttp.ClientSession()
@@ -356,17 +344,28 @@ class Pbx:
         self.channels[channel_id] = ch
         self.emit_channel("ChannelCreated", ch, apps=set())
         body = ch.to_json()
-        args = _split_args(params.get("appArgs", ""))
+        self.spawn(self._hand_to_app(ch, app, _split_args(params.get("appArgs", ""))), channel=ch)
+        return body
+
+    async def _hand_to_app(self, ch: Channel, app: str, args: list[str]) -> None:
+        """Asterisk answers the create first and puts the channel into Stasis on another thread:
+        until StasisStart the channel is not the application's (recording 14)."""
+        await asyncio.sleep(CREATE_TO_STASIS)
+        if self.channels.get(ch.id) is not ch or ch.hanging_up:
+            return
         ch.dialplan.update(app_name="Stasis", app_data=",".join([app, *args]))
-        ch.stasis_app = app
         self.emit_channel(
             "ChannelDialplan", ch, dialplan_app="Stasis", dialplan_app_data=ch.dialplan["app_data"]
         )
         self._enter_stasis(ch, app, args)
-        return body
 
     def dial(self, channel_id: str, timeout: str | None) -> None:
-        ch = self.control(channel_id)
+        try:
+            ch = self.control(channel_id)
+        except AriError as exc:
+            if exc.status == 409:  # before StasisStart: Asterisk dials nothing, the channel stays Down
+                self.calls[channel_id].dials_refused += 1
+            raise
         if ch.kind != "create":
             raise AriError.message(409, "Dialing a channel not created by ARI")
         if ch.state != "Down" or ch.dialed:
@@ -458,9 +457,7 @@ class Pbx:
         self.hangup(ch, cause=cause, by="callee", request_cause=cause)
 
     def callee_presses(self, ch: Channel, digit: str) -> None:
-        self.calls[ch.id].dtmf_sent += digit
-        if ch.stasis_app:
-            self.emit_channel("ChannelDtmfReceived", ch, digit=digit, duration_ms=120)
+        bridging.key_pressed(self, ch, digit)
 
     # ----------------------------------------------------------------- Stasis and dialplan
     def _enter_stasis(self, ch: Channel, app: str, args: list[str]) -> None:
@@ -557,7 +554,14 @@ class Pbx:
             cause = HANGUP_REASONS[reason]
         pending = ch.kind == "originate" and ch.state != "Up" and ch.dialed
         self.hangup(
-            ch, cause=cause, by="app", request_cause=32, soft=True, final_dial="CANCEL" if pending else None
+            ch,
+            cause=cause,
+            by="app",
+            request_cause=32,
+            soft=True,
+            final_dial="CANCEL" if pending else None,
+            # A created channel never dialled ends with SIP 603 as its technology cause (recording 14).
+            tech_cause=603 if ch.kind == "create" and not ch.dialed else None,
         )
 
     def hangup(
@@ -692,7 +696,11 @@ class Pbx:
         pb.language = lang or "en"
         for member in members:
             rec = PlaybackRecord(
-                channel_id=member.id, media_uri=",".join(media), playback_id=pb_id, target_uri=pb.target_uri
+                channel_id=member.id,
+                media_uri=",".join(media),
+                playback_id=pb_id,
+                target_uri=pb.target_uri,
+                items=[MediaItemRecord(media_uri=uri) for uri in media],
             )
             pb.records.append(rec)
             self.calls[member.id].playbacks.append(rec)
@@ -702,100 +710,17 @@ class Pbx:
         done = asyncio.Event()
         tail_owner.playback_tail = done
         owner = tail_owner if isinstance(tail_owner, Channel) else None
-        self.spawn(self._run_playback(pb, previous, done), channel=owner)
+        self.spawn(playbacks.run_playback(self, pb, previous, done), channel=owner)
         return body
 
-    def playback_apps(self, pb: Playback) -> set[str]:
-        if pb.target_kind == "channel":
-            ch = self.channels.get(pb.target_id)
-            return self.recipients(ch) if ch else set()
-        br = self.bridges.get(pb.target_id)
-        if br is None:
-            return set()
-        apps = set(br.subscribers)
-        for cid in br.channels:
-            if cid in self.channels:
-                apps |= self.recipients(self.channels[cid])
-        return apps
-
     def media_seconds(self, uri: str) -> float | None:
-        """Length of one media item in simulated seconds; None if Asterisk can't find it; inf for tones."""
-        scheme, _, name = uri.partition(":")
-        if scheme == "sound":
-            base = name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if name.startswith("http") else name
-            if name in self.scenario.missing_sounds or base in self.scenario.missing_sounds:
-                return None
-            return self.sounds_durations.get(name, self.sounds_durations.get(base, 2.0))
-        if scheme == "digits":
-            return 0.5 * len(name)
-        if scheme == "number":
-            return 1.0
-        if scheme == "tone":
-            return math.inf
-        if scheme in ("recording", "characters"):
-            return 2.0 if scheme == "recording" else 0.5 * len(name)
-        return None
-
-    async def _run_playback(self, pb: Playback, previous: asyncio.Event | None, done: asyncio.Event) -> None:
-        try:
-            if previous is not None:
-                await previous.wait()
-            if pb.state != "queued":
-                return
-            if pb.target_kind == "channel" and pb.target_id not in self.channels:
-                self._finish_playback(pb, stopped=True)
-                return
-            started = self.now()
-            pb.state = "playing"
-            for rec in pb.records:
-                rec.started = started
-                rec.early = callee_script.playback_is_early(self, rec, started)
-            self.emit("PlaybackStarted", self.playback_apps(pb), playback=pb.to_json())
-            for index, uri in enumerate(pb.media):
-                pb.current = index
-                if index:
-                    self.emit("PlaybackContinuing", self.playback_apps(pb), playback=pb.to_json())
-                seconds = self.media_seconds(uri)
-                if seconds is not None and uri.startswith(("sound:http://", "sound:https://")):
-                    seconds = await remote_seconds(self._http(), uri.removeprefix("sound:"))
-                if seconds is None:
-                    self._finish_playback(pb, stopped=False, failed=True)
-                    return
-                timeout = None if math.isinf(seconds) else self.wall(seconds)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(pb.stop.wait(), timeout)
-                if pb.stop.is_set() or pb.state != "playing":
-                    break
-            self._finish_playback(pb, stopped=pb.stop.is_set())
-        finally:
-            done.set()
-            if pb.state == "queued":
-                self._finish_playback(pb, stopped=True)
+        return playbacks.media_seconds(self, uri)
 
     def _close_record(self, rec: PlaybackRecord, stopped: bool, failed: bool = False) -> None:
-        now = self.now()
-        rec.ended = now
-        rec.failed = failed
-        if rec.started is not None and not failed:
-            rec.played_seconds = (now - rec.started).total_seconds()
-        rec.cut = stopped or rec.early
-        rec.finished = not stopped and not failed and not rec.early
+        playbacks.close_record(self, rec, stopped, failed)
 
     def _finish_playback(self, pb: Playback, stopped: bool, failed: bool = False) -> None:
-        if pb.state in ("done", "failed", "cancelled"):
-            return
-        was_playing = pb.state == "playing"
-        pb.state = "failed" if failed else "done"
-        for rec in pb.records:
-            if rec.ended is None:
-                self._close_record(rec, stopped=stopped or not was_playing, failed=failed)
-        self.playbacks.pop(pb.id, None)
-        if was_playing:
-            self.emit("PlaybackFinished", self.playback_apps(pb), playback=pb.to_json())
-            if pb.target_kind == "channel" and pb.target_id in self.channels:
-                callee_script.on_playback_finished(self, self.channels[pb.target_id])
-        else:
-            pb.state = "cancelled"
+        playbacks.finish_playback(self, pb, stopped, failed)
 
     def playback(self, playback_id: str) -> Playback:
         pb = self.playbacks.get(playback_id)
@@ -804,10 +729,7 @@ class Pbx:
         return pb
 
     def stop_playback(self, playback_id: str) -> None:
-        pb = self.playback(playback_id)
-        pb.stop.set()
-        if pb.state == "queued":
-            self._finish_playback(pb, stopped=True)
+        playbacks.stop_playback(self, self.playback(playback_id))
 
     # ----------------------------------------------------------------- bridges
     def create_bridge(
@@ -820,12 +742,18 @@ class Pbx:
         if bid in self.bridges:
             raise AriError.message(409, "Bridge with the same bridgeId already exists")
         kind = "holding" if "holding" in types else "mixing"
-        br = Bridge(id=bid, name=name or "", bridge_type=kind, created=self.now())
+        br = Bridge(
+            id=bid,
+            name=name or "",
+            bridge_type=kind,
+            created=self.now(),
+            dtmf_events=bool(bridging.NO_NATIVE_TYPES & set(types)),
+        )
         self.bridges[bid] = br
         self.emit("BridgeCreated", set(), bridge=br.to_json())
         return br.to_json()
 
-    def add_channels(self, bridge_id: str, channel_ids: list[str]) -> None:
+    def check_addable(self, bridge_id: str, channel_ids: list[str]) -> tuple[Bridge, list[Channel]]:
         br = self.bridge(bridge_id)
         if not channel_ids:
             raise AriError.message(400, "Missing parameter channel")
@@ -837,6 +765,10 @@ class Pbx:
             if ch.stasis_app is None:
                 raise AriError.message(422, "Channel not in Stasis application")
             chans.append(ch)
+        return br, chans
+
+    def add_channels(self, bridge_id: str, channel_ids: list[str]) -> None:
+        br, chans = self.check_addable(bridge_id, channel_ids)
         for ch in chans:
             if ch.bridge_id == br.id:
                 continue
@@ -849,6 +781,7 @@ class Pbx:
             if record.bridged is None:
                 record.bridged = self.now()
             self.emit_channel("ChannelEnteredBridge", ch, bridge=br.to_json())
+            bridging.settle(self, br)
             if not ch.ever_bridged:
                 ch.ever_bridged = True
                 callee_script.on_bridged(self, ch)
@@ -874,6 +807,7 @@ class Pbx:
         ch.bridge_id = None
         apps = self.recipients(ch) | br.subscribers
         self.emit_channel("ChannelLeftBridge", ch, apps=apps, bridge=br.to_json())
+        bridging.settle(self, br)
 
     def destroy_bridge(self, bridge_id: str) -> None:
         br = self.bridge(bridge_id)

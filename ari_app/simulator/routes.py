@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import bridging
 from .engine import AriError, Pbx
 from .events import ASTERISK_ID, ari_time
 
@@ -284,7 +285,7 @@ def _channel_list(params: dict[str, str]) -> list[str]:
 
 async def bridge_add(request: web.Request) -> web.Response:
     params, _ = await params_of(request)
-    pbx_of(request).add_channels(request.match_info["bridgeId"], _channel_list(params))
+    await bridging.add_when_free(pbx_of(request), request.match_info["bridgeId"], _channel_list(params))
     return no_content()
 
 

@@ -39,6 +39,14 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True)
+class Press:
+    """Keys the callee presses at a time of its own: ``after`` seconds after answering."""
+
+    dtmf: str
+    after: float
+
+
+@dataclass(frozen=True)
 class Callee:
     """How one destination behaves on one dial. Times are seconds of simulated time."""
 
@@ -56,6 +64,7 @@ class Callee:
     amd_after: float | None = None
     hangup_cause: int | None = None
     hello: float = 1.5
+    presses: tuple[Press, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: Callee | None = None, where: str = "callee") -> Callee:
@@ -84,13 +93,13 @@ class Callee:
             if key in values and values[key] is not None:
                 values[key] = _seconds(values[key], f"{where}.{key}")
         if "dtmf" in values and values["dtmf"] is not None:
-            values["dtmf"] = str(values["dtmf"])
-            if not re.fullmatch(r"[0-9A-D*#]+", values["dtmf"]):
-                raise ScenarioError(f"{where}.dtmf: digits 0-9, A-D, * or # only")
+            values["dtmf"] = _dtmf(values["dtmf"], f"{where}.dtmf")
         if "dtmf_after" in values and values["dtmf_after"] is not None:
             after = values["dtmf_after"]
             if after != "playback":
                 values["dtmf_after"] = _seconds(after, f"{where}.dtmf_after")
+        if "presses" in values:
+            values["presses"] = _presses(values["presses"], f"{where}.presses")
         if "hangup_cause" in values and values["hangup_cause"] is not None:
             values["hangup_cause"] = int(values["hangup_cause"])
         return replace(base or cls(), **values)
@@ -157,6 +166,29 @@ def number_key(text: str) -> str:
     return stripped.lower()
 
 
+def _dtmf(value: Any, where: str) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[0-9A-D*#]+", text):
+        raise ScenarioError(f"{where}: digits 0-9, A-D, * or # only")
+    return text
+
+
+def _presses(value: Any, where: str) -> tuple[Press, ...]:
+    if not isinstance(value, list | tuple):
+        raise ScenarioError(f"{where}: must be a list of {{dtmf, after}} tables")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"dtmf", "after"}:
+            raise ScenarioError(f"{where}[{i}]: needs exactly dtmf and after")
+        out.append(
+            Press(
+                dtmf=_dtmf(item["dtmf"], f"{where}[{i}].dtmf"),
+                after=_seconds(item["after"], f"{where}[{i}].after"),
+            )
+        )
+    return tuple(out)
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(f"{where}: must be a number of seconds")
@@ -166,7 +198,11 @@ def _seconds(value: Any, where: str) -> float:
 
 
 def _callee_dict(callee: Callee) -> dict[str, Any]:
-    return {k: v for k, v in asdict(callee).items() if v is not None}
+    out = {k: v for k, v in asdict(callee).items() if v is not None}
+    out["presses"] = [dict(p) for p in out["presses"]]
+    if not out["presses"]:
+        del out["presses"]
+    return out
 
 
 ADMIN_CALLEE = Callee(behaviour="answer", answer_after=1.0, talk=None, dtmf="1", dtmf_after="playback")
@@ -280,6 +316,7 @@ __all__ = [
     "Callee",
     "CalleeEntry",
     "Destination",
+    "Press",
     "Scenario",
     "ScenarioError",
     "number_key",

@@ -19,6 +19,40 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @dataclass
+class MediaItemRecord:
+    """One item of a playback's media list as a channel heard it: whole, cut short, or never reached."""
+
+    media_uri: str
+    started: datetime | None = None
+    ended: datetime | None = None
+    played: Literal["whole", "cut", "failed", "not_played"] = "not_played"
+    units_cut: int = 0  # digits:/number: items: sounds cut short by a stop while the item went on
+
+    def to_json(self) -> dict[str, Any]:
+        seconds = (self.ended - self.started).total_seconds() if self.started and self.ended else 0.0
+        return {
+            "media_uri": self.media_uri,
+            "started": _iso(self.started),
+            "ended": _iso(self.ended),
+            "played": self.played,
+            "units_cut": self.units_cut,
+            "played_seconds": round(seconds, 3),
+        }
+
+
+@dataclass
+class StopRequest:
+    """A DELETE /playbacks/{id}: when, what it answered, which item was playing."""
+
+    at: datetime
+    status: int
+    media_uri: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": ari_time(self.at), "status": self.status, "media_uri": self.media_uri}
+
+
+@dataclass
 class PlaybackRecord:
     """One playback as a channel heard it (kept after the channel is gone)."""
 
@@ -33,6 +67,8 @@ class PlaybackRecord:
     failed: bool = False
     early: bool = False
     played_seconds: float = 0.0
+    items: list[MediaItemRecord] = field(default_factory=list)
+    stops: list[StopRequest] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +82,8 @@ class PlaybackRecord:
             "failed": self.failed,
             "early": self.early,
             "played_seconds": round(self.played_seconds, 3),
+            "items": [i.to_json() for i in self.items],
+            "stops": [s.to_json() for s in self.stops],
         }
 
 
@@ -59,6 +97,9 @@ class Playback:
     state: str = "queued"
     current: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    cut_unit: asyncio.Event = field(default_factory=asyncio.Event)  # a stop during a digits: item
+    # Asterisk's flag: set once a sound:/recording:/tone: item has played, never cleared.
+    controllable: bool = False
     records: list[PlaybackRecord] = field(default_factory=list)
 
     @property
@@ -69,14 +110,16 @@ class Playback:
     def media_uri(self) -> str:
         return self.media[min(self.current, len(self.media) - 1)]
 
+    @property
+    def next_media_uri(self) -> str | None:
+        return self.media[self.current + 1] if self.current + 1 < len(self.media) else None
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "media_uri": self.media_uri,
-            "target_uri": self.target_uri,
-            "language": self.language,
-            "state": self.state,
-        }
+        body: dict[str, Any] = {"id": self.id, "media_uri": self.media_uri}
+        if self.next_media_uri is not None:  # Asterisk sends the key only when there is a next item
+            body["next_media_uri"] = self.next_media_uri
+        body |= {"target_uri": self.target_uri, "language": self.language, "state": self.state}
+        return body
 
 
 @dataclass
@@ -108,6 +151,11 @@ class Channel:
     dtmf_scheduled: bool = False
     target_dialplan: tuple[str, str, int] | None = None  # originate into a context instead of an app
 
+    @property
+    def rtp(self) -> bool:
+        """Media over RTP (a SIP leg), which Asterisk can bridge natively; Local channels can't."""
+        return self.dest.tech.upper() != "LOCAL"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -132,11 +180,15 @@ class Bridge:
     channels: list[str] = field(default_factory=list)
     subscribers: set[str] = field(default_factory=set)
     playback_tail: asyncio.Event | None = None
+    dtmf_events: bool = False  # asked for with type `dtmf_events` (or `proxy_media`): never native
+    native: bool = False  # two RTP legs switched to native_rtp: their keys bypass the application
 
     def to_json(self) -> dict[str, Any]:
         technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
         if self.bridge_type == "mixing" and len(self.channels) > 2:
             technology = "softmix"
+        if self.native:
+            technology = "native_rtp"
         return {
             "id": self.id,
             "technology": technology,
@@ -191,7 +243,10 @@ class CallRecord:
     amd_status: str | None = None
     amd_cause: str | None = None
     dtmf_sent: str = ""
+    dtmf_to_app: str = ""  # keys pressed here that reached the application as ChannelDtmfReceived
+    dtmf_heard: str = ""  # keys pressed by the other party of a bridge, heard on this leg
     dtmf_received_from_app: str = ""
+    dials_refused: int = 0  # dials answered 409 (e.g. sent before StasisStart): nothing was dialled
     hangup_cause: int | None = None
     hangup_by: str | None = None
     destroyed: datetime | None = None
@@ -211,6 +266,9 @@ class CallRecord:
             "beep_end": _iso(self.beep_end),
             "amd": {"status": self.amd_status, "cause": self.amd_cause} if self.amd_status else None,
             "dtmf_pressed": self.dtmf_sent,
+            "dtmf_to_app": self.dtmf_to_app,
+            "dtmf_heard": self.dtmf_heard,
+            "dials_refused": self.dials_refused,
             "dtmf_sent_by_app": self.dtmf_received_from_app,
             "hangup_cause": self.hangup_cause,
             "hangup_by": self.hangup_by,

@@ -5,7 +5,8 @@ Set ``CALLBACK_TEST_ARI_URL`` (e.g. http://127.0.0.1:8088), ``CALLBACK_TEST_ARI_
 the callees of ``scenario.toml`` as extensions behind ``PJSIP/{name}@trunk`` (override the template with
 ``CALLBACK_TEST_TARGET_TEMPLATE``) and an AMD context (``CALLBACK_TEST_AMD_CONTEXT``, default
 ``callback-amd``, extension ``s``) that runs AMD() then
-``Stasis(${CALLBACK_APP},amd,${AMDSTATUS},${AMDCAUSE})``.
+``Stasis(${CALLBACK_APP},amd,${AMDSTATUS},${AMDCAUSE})``, and the admin endpoints of
+``tests/asterisk_peer/README.md`` as ``PJSIP/{name}`` (override with ``CALLBACK_TEST_ADMIN_TEMPLATE``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ari_app.ari import AriClient, EventConnection, EventRouter
 
 SCENARIO = Path(__file__).with_name("scenario.toml")
 SPEED = 20.0
+# The real peer's sound files (tests/asterisk_peer/README.md), so a test times a stop the same way on both.
+SOUNDS = {"hello-world": 1.2, "machine-greeting": 6.7, "beep": 0.3}
 REAL_URL = os.environ.get("CALLBACK_TEST_ARI_URL", "")
 REAL = bool(REAL_URL)
 
@@ -58,10 +61,19 @@ class Peer:
     template: str
     amd_context: str
     amd_extension: str
+    admin_template: str = "PJSIP/{name}"
 
     def endpoint(self, name: str) -> str:
         """A dial target both peers understand, e.g. ``PJSIP/sim-busy@trunk``."""
         return self.template.format(name=name, number=name)
+
+    def admin(self, name: str) -> str:
+        """An admin phone both peers have, e.g. ``PJSIP/admin-press1-then9`` (a SIP leg on both)."""
+        return self.admin_template.format(name=name)
+
+    def wall(self, seconds: float) -> float:
+        """Wall seconds for ``seconds`` of call time: the simulator runs SPEED times faster."""
+        return seconds if self.real else seconds / SPEED
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -87,6 +99,7 @@ async def peer() -> AsyncIterator[Peer]:
     template = os.environ.get("CALLBACK_TEST_TARGET_TEMPLATE", "PJSIP/{name}@trunk")
     amd_context = os.environ.get("CALLBACK_TEST_AMD_CONTEXT", "callback-amd")
     amd_extension = os.environ.get("CALLBACK_TEST_AMD_EXTENSION", "s")
+    admin_template = os.environ.get("CALLBACK_TEST_ADMIN_TEMPLATE", "PJSIP/{name}")
     if REAL:
         yield Peer(
             base_url=REAL_URL.rstrip("/"),
@@ -96,6 +109,7 @@ async def peer() -> AsyncIterator[Peer]:
             template=template,
             amd_context=amd_context,
             amd_extension=amd_extension,
+            admin_template=admin_template,
         )
         return
     from ari_app.simulator.scenario import Scenario
@@ -109,6 +123,7 @@ async def peer() -> AsyncIterator[Peer]:
         password=password,
         scenario=Scenario.from_toml(SCENARIO),
         speed=SPEED,
+        sounds_durations=SOUNDS,
     ) as sim:
         yield Peer(
             base_url=sim.base_url.rstrip("/"),
@@ -118,6 +133,7 @@ async def peer() -> AsyncIterator[Peer]:
             template=template,
             amd_context=amd_context,
             amd_extension=amd_extension,
+            admin_template=admin_template,
         )
 
 

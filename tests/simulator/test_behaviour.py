@@ -106,6 +106,7 @@ async def test_wrong_state_answers(simulator: Any) -> None:
         await client.call(
             "POST", "/channels/create", {"endpoint": "PJSIP/+15550000001@trunk", "app": APP, "channelId": "c"}
         )
+        await events.wait_type("StasisStart", "c")
         assert await client.call("POST", "/channels/c/play", {"media": "sound:beep"}) == (
             412,
             {"message": "Channel in invalid state"},
@@ -138,6 +139,7 @@ async def test_busy_through_create_and_dial_ends_with_the_cause_only(simulator: 
         await client.call(
             "POST", "/channels/create", {"endpoint": "PJSIP/+15550000017@trunk", "app": APP, "channelId": "b"}
         )
+        await events.wait_type("StasisStart", "b")
         await client.call("POST", "/channels/b/dial", {"timeout": "10"})
         destroyed = await events.wait_type("ChannelDestroyed", "b")
         assert (destroyed["cause"], destroyed["cause_txt"]) == (17, "User busy")
@@ -218,6 +220,7 @@ async def test_inspection_shows_media_amd_and_an_early_drop(simulator: Any) -> N
             {"endpoint": "PJSIP/+15550000099@trunk", "app": APP, "channelId": "m"},
             {"variables": {"CALLBACK_APP": APP}},
         )
+        await events.wait_type("StasisStart", "m")
         await client.call("POST", "/channels/m/dial", {"timeout": "30"})
         await events.wait_type("Dial", "m", dialstatus="ANSWER")
         await client.call("POST", f"/applications/{APP}/subscription", {"eventSource": "channel:m"})

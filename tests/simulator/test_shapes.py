@@ -50,13 +50,17 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
         await client.call("POST", "/channels", {"endpoint": "PJSIP/admin", "app": APP, "channelId": "adm"})
     )[0] == 200
     await events.wait_type("StasisStart", "adm")
-    await client.call("POST", "/channels/adm/play", {"media": "sound:whisper", "playbackId": "w"})
+    whisper = {"media": "sound:whisper,digits:15550000001,sound:press-1", "playbackId": "w"}
+    await client.call("POST", "/channels/adm/play", whisper)
+    await events.wait_for(lambda e: e["type"] == "PlaybackContinuing")
+    await client.call("DELETE", "/playbacks/w")  # during the digits: only one digit is cut
     await events.wait_type("ChannelDtmfReceived", "adm")
     await client.call("POST", "/bridges", {"type": "mixing", "bridgeId": "br", "name": "callback-1"})
     await client.call("POST", "/bridges/br/addChannel", {"channel": "adm"})
     await client.call(
         "POST", "/channels/create", {"endpoint": "PJSIP/+15550000001@trunk", "app": APP, "channelId": "lead"}
     )
+    await events.wait_type("StasisStart", "lead")
     await client.call("POST", "/channels/lead/dial", {"timeout": "30"})
     await events.wait_type("Dial", "lead", dialstatus="ANSWER")
     await client.call("POST", "/bridges/br/addChannel", {"channel": "lead"})
@@ -72,6 +76,7 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
     await client.call(
         "POST", "/channels/create", {"endpoint": "PJSIP/+15550000017@trunk", "app": APP, "channelId": "b2"}
     )
+    await events.wait_type("StasisStart", "b2")
     await client.call("POST", "/channels/b2/dial", {"timeout": "30"})
     await client.call(
         "POST",
@@ -86,6 +91,7 @@ async def run_tour(client: Any) -> list[dict[str, Any]]:
         {"endpoint": "PJSIP/+15550000099@trunk", "app": APP, "channelId": "m"},
         {"variables": {"CALLBACK_APP": APP}},
     )
+    await events.wait_type("StasisStart", "m")
     await client.call("POST", "/channels/m/dial", {"timeout": "30"})
     await events.wait_type("Dial", "m", dialstatus="ANSWER")
     await client.call("POST", f"/applications/{APP}/subscription", {"eventSource": "channel:m"})
@@ -114,6 +120,7 @@ async def test_every_emitted_event_has_a_recorded_shape(simulator: Any) -> None:
         "ChannelDtmfReceived",
         "ChannelEnteredBridge",
         "ChannelTalkingFinished",
+        "PlaybackContinuing",
     } <= seen_types
     for e in emitted:
         assert e["type"] in known, f"{e['type']} never seen from Asterisk"
