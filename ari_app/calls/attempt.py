@@ -62,6 +62,8 @@ _SETTLE_SECONDS = 5.0
 # Wall seconds to wait for a created channel's StasisStart: Asterisk answers the create, then hands the
 # channel to the application on another thread (1.4-4.6 ms measured); a dial sent before it is refused.
 _STASIS_WAIT_WALL = 5.0
+# Business seconds after talk detection is armed within which a greeting still playing is reported.
+_FIRST_WORD = 3.0
 # Wall seconds, on top of what is left to play, to wait for a stopped playback's PlaybackFinished.
 _STOP_MARGIN_WALL = 2.0
 
@@ -144,6 +146,7 @@ class LegState:
     talking: bool | None = None  # None: no talk-detect event yet
     talk_finished: bool = False
     talk_starts: int = 0
+    talk_armed_at: datetime | None = None
 
     @property
     def ended(self) -> bool:
@@ -615,7 +618,7 @@ class AttemptCall:
         if self.plan.final:
             # Listen from the answer: on a machine the drop must wait for the greeting's end, which may come
             # while AMD decides or while the admin hears the release prompt (a 3 s greeting did).
-            await self.r.ari.set_variable(self.lead_id, "TALK_DETECT(set)", str(self.calls.talk_detect_ms))
+            await self._listen_for_talk(leg)
         await self.r.ari.continue_in_dialplan(
             self.lead_id, context=self.r.settings.ari.amd_context, extension=self.r.settings.ari.amd_extension
         )
@@ -683,9 +686,21 @@ class AttemptCall:
             await self.r.ari.remove_channel(self.bridge_id, [self.lead_id])
         except AriError:
             pass
-        played, _whole = await self._play_drop()
+        # The admin presses 9 while the greeting plays: the message must wait for its beep.
+        lead = self.legs[self.lead_id]
+        await self._listen_for_talk(lead)
+        waited = await self._until_greeting_over(lead)
+        if lead.ended:
+            raise _End(
+                Outcome.LEAD_MACHINE, "admin pressed the drop key; the machine hung up before the drop"
+            )
+        talk_starts = lead.talk_starts
+        played, whole = await self._play_drop()
+        detail = "admin pressed the drop key; voicemail " + ("left" if whole else "cut")
         return AttemptResult(
-            Outcome.LEAD_MACHINE, "admin pressed the drop key; voicemail left", drop_played_seconds=played
+            Outcome.LEAD_MACHINE,
+            detail + self._drop_notes(lead, talk_starts, waited),
+            drop_played_seconds=played,
         )
 
     async def _voicemail_drop(self) -> AttemptResult:
@@ -698,31 +713,44 @@ class AttemptCall:
             raise _End(Outcome.LEAD_MACHINE, "the machine hung up before the voicemail drop")
         talk_starts = lead.talk_starts
         played, whole = await self._play_drop()
-        # The far end spoke again while the drop played: the greeting was not over, so the start of the
-        # message went onto the greeting, not the recording.
         over_greeting = lead.talk_starts > talk_starts
         outcome = Outcome.VOICEMAIL_LEFT if whole and not over_greeting else Outcome.LEAD_MACHINE
         detail = f"voicemail drop played {played:.1f} s" + ("" if whole else " (cut)")
-        if over_greeting:
-            detail += "; it began before the beep (the greeting went on)"
+        return AttemptResult(
+            outcome, detail + self._drop_notes(lead, talk_starts, waited), drop_played_seconds=played
+        )
+
+    @staticmethod
+    def _drop_notes(lead: LegState, talk_starts: int, waited: str) -> str:
+        notes = ""
+        if lead.talk_starts > talk_starts:
+            # The far end spoke again while the drop played: the greeting was not over, so the start of the
+            # message went onto the greeting, not the recording.
+            notes += "; it began before the beep (the greeting went on)"
         if waited == "no-audio":
-            detail += "; no end of the greeting was heard, dropped after the longest wait"
-        return AttemptResult(outcome, detail, drop_played_seconds=played)
+            notes += "; no end of the greeting was heard, dropped after the longest wait"
+        return notes
+
+    async def _listen_for_talk(self, lead: LegState) -> None:
+        lead.talk_armed_at = self._now()
+        await self.r.ari.set_variable(self.lead_id, "TALK_DETECT(set)", str(self.calls.talk_detect_ms))
 
     async def _until_greeting_over(self, lead: LegState) -> str:
         """Wait for the greeting and its beep to end: silence for ``talk_detect_ms`` after the far end last
-        spoke. A pause shorter than that is a pause. A box that sends no audio after its beep never reports
-        the silence, so the wait is bounded by ``greeting_timeout`` from the answer."""
-        answered = lead.up_at or self._now()
-        limit = self.calls.greeting_timeout - (self._now() - answered).total_seconds()
-        got = await self._until(
-            lambda: lead.ended or (lead.talk_finished and lead.talking is False), max(0.0, limit)
-        )
-        if got:
-            return "heard"
+        spoke; a pause shorter than that is a pause. Nothing heard at all soon after talk detection was
+        armed: no greeting to wait for. A box that sends no audio after its beep never reports the
+        silence, so the wait is bounded by ``greeting_timeout`` from when listening began."""
+        armed = lead.talk_armed_at or self._now()
+        since = (self._now() - armed).total_seconds()
+        await self._until(lambda: lead.ended or lead.talking is not None, max(0.0, _FIRST_WORD - since))
         if lead.talking is None:
-            return "silent"  # nothing said at all since the answer: there is no greeting to wait for
-        return "no-audio"
+            return "silent"
+        since = (self._now() - armed).total_seconds()
+        got = await self._until(
+            lambda: lead.ended or (lead.talk_finished and lead.talking is False),
+            max(0.0, self.calls.greeting_timeout - since),
+        )
+        return "heard" if got else "no-audio"
 
     async def _play_drop(self) -> tuple[float, bool]:
         lead = self.legs[self.lead_id]

@@ -55,3 +55,34 @@ async def test_twenty_leads_in_a_row_are_each_dialled_once_and_none_refused(stac
     lead_dials = [d for d in await stack.sim("dials") if "-lead-" in d["channel_id"]]
     assert len(lead_dials) == 20
     assert len({parse_leg_id(d["channel_id"]) for d in lead_dials}) == 20  # one dial per lead leg
+
+
+async def test_admin_pressing_9_on_a_voicemail_box_leaves_the_drop_and_goes(stack: Stack) -> None:
+    lead = "+12025550162"
+    await stack.scenario(
+        [
+            # Presses 1 after the whisper (~12 s), then 9 while it hears the voicemail greeting in the bridge.
+            {
+                "match": "PJSIP/admin",
+                "behaviour": "answer",
+                "answer_after": 1.0,
+                "dtmf": "1",
+                "dtmf_after": "playback",
+                "presses": [{"dtmf": "9", "after": 25.0}],
+            },
+            {"match": lead, "behaviour": "machine", "answer_after": 2.0, "greeting": 12.0, "beep": 1.0},
+        ]
+    )
+    request_id = await stack.submit(lead)
+    outcomes = await stack.wait_outcomes(request_id, 1)
+    assert outcomes[0] == "lead_machine"
+
+    lead_leg = next(d["channel_id"] for d in await stack.lead_dials(lead))
+    admin_leg = lead_leg.replace("-lead-", "-admin-")
+    admin = await stack.sim(f"calls/{admin_leg}")
+    assert "9" in admin["dtmf_to_app"], admin  # the key reached us: the bridge was not native
+    drops = [p for p in (await stack.sim("media")).get(lead_leg, []) if "voicemail-drop" in p["media_uri"]]
+    assert drops and drops[0]["finished"], drops  # the message went onto the box, whole,
+    assert not drops[0]["early"], drops  # after the greeting's beep, although 9 was pressed during it
+    state = await stack.state(request_id)
+    assert state["sms"][0][0] == "missed_call"  # wf-1.2: the lead hears from us, and we try again
