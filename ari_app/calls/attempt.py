@@ -140,7 +140,8 @@ class LegState:
     # The PBX's own timestamps (event "timestamp"): talk time is measured on its clock, so a busy worker
     # that reads events late doesn't shorten a conversation.
     pbx_bridged: datetime | None = None
-    pbx_left: datetime | None = None
+    pbx_left: datetime | None = None  # left the bridge, or hung up
+    pbx_hung_up: datetime | None = None
     amd: tuple[str, str] | None = None
     digits: list[str] = field(default_factory=list)
     talking: bool | None = None  # None: no talk-detect event yet
@@ -279,8 +280,10 @@ class AttemptCall:
             if not ev.soft:
                 leg.hangup_requested = True
                 leg.pbx_left = leg.pbx_left or _pbx_time(ev.timestamp)
+                leg.pbx_hung_up = leg.pbx_hung_up or _pbx_time(ev.timestamp)
         elif isinstance(ev, ChannelDestroyed):
             leg.pbx_left = leg.pbx_left or _pbx_time(ev.timestamp)
+            leg.pbx_hung_up = leg.pbx_hung_up or _pbx_time(ev.timestamp)
             leg.destroyed = True
             leg.gone_at = self._now()
             leg.cause = ev.cause
@@ -764,7 +767,8 @@ class AttemptCall:
         # On the PBX's clock when it gave both timestamps: events read late must not shorten the drop.
         if pb.pbx_started is not None and pb.pbx_finished is not None:
             played = (pb.pbx_finished - pb.pbx_started).total_seconds()
-            hung_up_first = lead.pbx_left is not None and lead.pbx_left < pb.pbx_finished
+            # Hung up, not merely out of the bridge: after a press of 9 the lead leaves it before the drop.
+            hung_up_first = lead.pbx_hung_up is not None and lead.pbx_hung_up < pb.pbx_finished
         else:
             played = (finished - started).total_seconds()
             hung_up_first = lead.gone_at is not None and lead.gone_at < finished

@@ -5,8 +5,10 @@ doesn't stop them, and keys in a plain mixing bridge never reach the application
 from __future__ import annotations
 
 from e2ekit import Stack
+from sqlalchemy import select
 
 from ari_app.calls.ids import parse_leg_id
+from ari_app.store.models import Attempt
 
 TALK = 30.0
 
@@ -76,6 +78,12 @@ async def test_admin_pressing_9_on_a_voicemail_box_leaves_the_drop_and_goes(stac
     request_id = await stack.submit(lead)
     outcomes = await stack.wait_outcomes(request_id, 1)
     assert outcomes[0] == "lead_machine"
+    assert stack.runtime.services is not None
+    async with stack.runtime.services.sessions() as session:
+        detail = await session.scalar(
+            select(Attempt.outcome_detail).where(Attempt.request_id == request_id, Attempt.number == 1)
+        )
+    assert detail == "admin pressed the drop key; voicemail left"  # our own verdict agrees: played whole
 
     lead_leg = next(d["channel_id"] for d in await stack.lead_dials(lead))
     admin_leg = lead_leg.replace("-lead-", "-admin-")
