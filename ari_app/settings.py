@@ -126,7 +126,9 @@ class CallsSettings(_Section):
     accept_timeout: float = 8.0  # seconds to wait for the accept key after the whisper, per prompt
     amd: Literal["never", "final", "every"] = "final"
     amd_notsure: Literal["human", "machine"] = "human"
-    talk_detect_ms: int = 1200
+    # Silence (ms) after which a greeting counts as over: a 2 s pause inside a greeting is still the greeting
+    # (with 1200 the drop started over the rest of it on a real Asterisk).
+    talk_detect_ms: int = 2500
     greeting_timeout: float = 60.0  # give up waiting for the beep after this
     admin_selection: Literal["round_robin", "priority"] = "round_robin"
     max_concurrent: int = 20  # calls at once on the trunk, all workers together (PostgreSQL counts them)

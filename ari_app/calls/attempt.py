@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from .. import call_log
@@ -64,6 +64,8 @@ _SETTLE_SECONDS = 5.0
 _STASIS_WAIT_WALL = 5.0
 # Business seconds after talk detection is armed within which a greeting still playing is reported.
 _FIRST_WORD = 3.0
+# Business seconds between looks at the lead's received RTP packets while waiting for a greeting's end.
+_AUDIO_CHECK = 1.0
 # Wall seconds, on top of what is left to play, to wait for a stopped playback's PlaybackFinished.
 _STOP_MARGIN_WALL = 2.0
 
@@ -235,6 +237,7 @@ class AttemptCall:
         self.bridge_created = False
         self.sub: Subscription | None = None
         self.lead_dialled = False
+        self._no_packet_count = False
 
     # -- event bookkeeping ------------------------------------------------------------------------
 
@@ -500,12 +503,19 @@ class AttemptCall:
         raise _End(Outcome.ADMIN_UNAVAILABLE, f"admin {self.plan.admin.name} did not press {key}")
 
     async def _release_admin(self, prompt: str | None) -> None:
+        await self._let_admin_go(await self._tell_admin(prompt))
+
+    async def _tell_admin(self, prompt: str | None) -> PlaybackState | None:
+        """Start a last prompt to the admin (None: nothing to say, or the admin is gone)."""
+        if prompt is None or self.legs[self.admin_id].ended:
+            return None
+        return await self._play_prompts(self.admin_id, [prompt], "release")
+
+    async def _let_admin_go(self, told: PlaybackState | None) -> None:
+        """Hang up the admin once their last prompt has played."""
         admin = self.legs[self.admin_id]
-        if admin.ended:
-            return
-        if prompt is not None:
-            pb = await self._play_prompts(self.admin_id, [prompt], "release")
-            await self._until(lambda: pb.finished_at is not None or admin.ended, pb.length + 5.0)
+        if told is not None:
+            await self._until(lambda: told.finished_at is not None or admin.ended, told.length + 5.0)
         await self._hangup(self.admin_id)
 
     # -- lead -------------------------------------------------------------------------------------
@@ -698,7 +708,7 @@ class AttemptCall:
                 Outcome.LEAD_MACHINE, "admin pressed the drop key; the machine hung up before the drop"
             )
         talk_starts = lead.talk_starts
-        played, whole = await self._play_drop()
+        played, whole = await self._finish_drop(await self._start_drop())
         detail = "admin pressed the drop key; voicemail " + ("left" if whole else "cut")
         return AttemptResult(
             Outcome.LEAD_MACHINE,
@@ -709,13 +719,18 @@ class AttemptCall:
     async def _voicemail_drop(self) -> AttemptResult:
         """Final attempt, machine: release the admin, wait for the beep, play the drop whole, hang up."""
         lead = self.legs[self.lead_id]
-        # Talk detection has listened since the answer (_detect_machine); the greeting may end meanwhile.
-        await self._release_admin("lead-machine-admin")
+        # Talk detection has listened since the answer (_detect_machine). The admin hears why they are let
+        # go while we wait for the beep: after a 3 s greeting, waiting for the admin's prompt first left
+        # seconds of dead air on the recording.
+        told = await self._tell_admin("lead-machine-admin")
         waited = await self._until_greeting_over(lead)
         if lead.ended:
+            await self._let_admin_go(told)
             raise _End(Outcome.LEAD_MACHINE, "the machine hung up before the voicemail drop")
         talk_starts = lead.talk_starts
-        played, whole = await self._play_drop()
+        drop = await self._start_drop()
+        await self._let_admin_go(told)
+        played, whole = await self._finish_drop(drop)
         over_greeting = lead.talk_starts > talk_starts
         outcome = Outcome.VOICEMAIL_LEFT if whole and not over_greeting else Outcome.LEAD_MACHINE
         detail = f"voicemail drop played {played:.1f} s" + ("" if whole else " (cut)")
@@ -732,6 +747,8 @@ class AttemptCall:
             notes += "; it began before the beep (the greeting went on)"
         if waited == "no-audio":
             notes += "; no end of the greeting was heard, dropped after the longest wait"
+        elif waited == "quiet":
+            notes += "; the box sent no audio after its greeting"
         return notes
 
     async def _listen_for_talk(self, lead: LegState) -> None:
@@ -748,17 +765,47 @@ class AttemptCall:
         await self._until(lambda: lead.ended or lead.talking is not None, max(0.0, _FIRST_WORD - since))
         if lead.talking is None:
             return "silent"
-        since = (self._now() - armed).total_seconds()
-        got = await self._until(
-            lambda: lead.ended or (lead.talk_finished and lead.talking is False),
-            max(0.0, self.calls.greeting_timeout - since),
-        )
-        return "heard" if got else "no-audio"
+        deadline = armed + timedelta(seconds=self.calls.greeting_timeout)
+        quiet_for = timedelta(milliseconds=self.calls.talk_detect_ms)
+        packets: int | None = None
+        last_packet = self._now()
+        while True:
+            left = (deadline - self._now()).total_seconds()
+            got = await self._until(
+                lambda: lead.ended or (lead.talk_finished and lead.talking is False),
+                max(0.0, min(left, _AUDIO_CHECK)),
+            )
+            if got:
+                return "heard"
+            if left <= _AUDIO_CHECK:
+                return "no-audio"
+            # A box that sends no audio after its beep (silence suppression) never lets talk detection hear
+            # the silence: the RTP packets it sends stop instead.
+            count = await self._received_packets()
+            if count is None:
+                continue
+            if packets is None or count > packets:
+                packets, last_packet = count, self._now()
+            elif self._now() - last_packet >= quiet_for:
+                return "quiet"
 
-    async def _play_drop(self) -> tuple[float, bool]:
+    async def _received_packets(self) -> int | None:
+        """RTP packets received on the lead's leg (PJSIP channels), or None where Asterisk can't tell."""
+        if self._no_packet_count:
+            return None
+        try:
+            return int(await self.r.ari.get_variable(self.lead_id, "CHANNEL(rtcp,rxcount)"))
+        except (AriError, ValueError):
+            self._no_packet_count = True
+            return None
+
+    async def _start_drop(self) -> PlaybackState:
+        return await self._play_prompts(self.lead_id, ["voicemail-drop"], "drop")
+
+    async def _finish_drop(self, pb: PlaybackState) -> tuple[float, bool]:
+        """Wait for the drop to end; how long it played, and whether it played whole before any hang-up."""
         lead = self.legs[self.lead_id]
         length = self.r.media.known_length("voicemail-drop")
-        pb = await self._play_prompts(self.lead_id, ["voicemail-drop"], "drop")
         await self._until(lambda: pb.finished_at is not None or lead.destroyed, pb.length + 15.0)
         started = pb.started_at
         finished = pb.finished_at

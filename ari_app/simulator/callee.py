@@ -124,31 +124,71 @@ def playback_is_early(pbx: Pbx, rec: PlaybackRecord, started: datetime) -> bool:
     return call is not None and call.beep_end is not None and started < call.beep_end
 
 
-def _voice_end(pbx: Pbx, ch: Channel) -> datetime | None:
-    """When the far end stops making sound: a machine after greeting and beep, a human after hello."""
+def _voice(pbx: Pbx, ch: Channel) -> tuple[list[tuple[datetime, datetime]], bool]:
+    """When the far end makes sound (a machine: its greeting, split by a pause, and its beep; a human: the
+    hello), and whether audio frames keep coming afterwards (talk detection needs them to hear silence)."""
     record = pbx.calls[ch.id]
     callee = ch.callee
     if callee is None or record.answered is None:
-        return None
-    if callee.behaviour == "machine":
-        return record.beep_end
-    return record.answered + timedelta(seconds=callee.hello)
+        return [], True
+    if callee.behaviour != "machine":
+        return [(record.answered, record.answered + timedelta(seconds=callee.hello))], True
+    assert record.beep_end is not None
+    if callee.pause > 0 and 0 < callee.pause_at < callee.greeting:
+        pause_start = record.answered + timedelta(seconds=callee.pause_at)
+        pause_end = pause_start + timedelta(seconds=callee.pause)
+        spans = [(record.answered, pause_start), (pause_end, record.beep_end)]
+    else:
+        spans = [(record.answered, record.beep_end)]
+    return spans, callee.audio_after_beep
 
 
 def arm_talk_detect(pbx: Pbx, ch: Channel, value: str) -> None:
-    """TALK_DETECT(set)=silence_ms: talking now if the far end still speaks, finished after the silence."""
+    """TALK_DETECT(set)=silence_ms: talking while the far end makes sound; finished once it has been silent
+    for silence_ms (a shorter pause is not the end); never finished when no audio frames follow."""
     first = value.split(",")[0].strip()
-    threshold_ms = int(first) if first.isdigit() else DEFAULT_TALK_THRESHOLD_MS
-    voice_end = _voice_end(pbx, ch)
-    start = pbx.now()
-    if voice_end is None or start >= voice_end:
+    threshold = timedelta(milliseconds=int(first) if first.isdigit() else DEFAULT_TALK_THRESHOLD_MS)
+    spans, frames_after = _voice(pbx, ch)
+    armed = pbx.now()
+    spans = [(max(a, armed), b) for a, b in spans if b > armed]
+    # Merge spans whose silence between them is shorter than the threshold: one stretch of talk.
+    talks: list[tuple[datetime, datetime]] = []
+    for a, b in spans:
+        if talks and a - talks[-1][1] < threshold:
+            talks[-1] = (talks[-1][0], b)
+        else:
+            talks.append((a, b))
+    if not talks:
         return
-    pbx.emit_channel("ChannelTalkingStarted", ch)
 
-    async def finish() -> None:
-        await pbx.sleep((voice_end - pbx.now()).total_seconds() + threshold_ms / 1000)
-        if _alive(pbx, ch):
-            duration = int((voice_end - start).total_seconds() * 1000)
-            pbx.emit_channel("ChannelTalkingFinished", ch, duration=duration)
+    async def follow() -> None:
+        for i, (a, b) in enumerate(talks):
+            await pbx.sleep(max(0.0, (a - pbx.now()).total_seconds()))
+            if not _alive(pbx, ch):
+                return
+            pbx.emit_channel("ChannelTalkingStarted", ch)
+            if i == len(talks) - 1 and not frames_after:
+                return  # no frames after the last sound: Asterisk never hears the silence
+            await pbx.sleep(max(0.0, (b + threshold - pbx.now()).total_seconds()))
+            if not _alive(pbx, ch):
+                return
+            pbx.emit_channel("ChannelTalkingFinished", ch, duration=int((b - a).total_seconds() * 1000))
 
-    pbx.spawn(finish(), channel=ch)
+    pbx.spawn(follow(), channel=ch)
+
+
+PACKETS_PER_SECOND = 50  # 20 ms RTP frames
+
+
+def received_packets(pbx: Pbx, ch: Channel) -> int:
+    """CHANNEL(rtcp,rxcount): RTP packets received from the far end since it answered. A box that sends no
+    audio after its beep stops the count there; everyone else sends frames (silence too) until hang-up."""
+    record = pbx.calls[ch.id]
+    if record.answered is None:
+        return 0
+    until = pbx.now()
+    callee = ch.callee
+    if callee is not None and callee.behaviour == "machine" and not callee.audio_after_beep:
+        assert record.beep_end is not None
+        until = min(until, record.beep_end)
+    return max(0, int((until - record.answered).total_seconds() * PACKETS_PER_SECOND))

@@ -643,6 +643,8 @@ class Pbx:
         }
         if name in special:
             return {"value": special[name]}
+        if name == "CHANNEL(rtcp,rxcount)":
+            return {"value": str(callee_script.received_packets(self, ch))}
         if name not in ch.variables:
             raise AriError.message(404, "Provided variable was not found")
         return {"value": ch.variables[name]}

@@ -59,6 +59,12 @@ class Callee:
     greeting: float = 6.0
     beep: float = 1.0
     record_max: float = 30.0
+    # machine: a silence of ``pause`` seconds ``pause_at`` seconds into the greeting (part of its length)
+    pause_at: float = 0.0
+    pause: float = 0.0
+    # machine: false for a box that sends no audio at all after its beep (silence suppression): talk
+    # detection then never hears the silence, as on a real Asterisk
+    audio_after_beep: bool = True
     fail_after: float = 0.0
     unbridged_hangup: float = 120.0
     amd_after: float | None = None
@@ -83,6 +89,8 @@ class Callee:
             "greeting",
             "beep",
             "record_max",
+            "pause_at",
+            "pause",
             "fail_after",
             "unbridged_hangup",
             "hello",
@@ -98,6 +106,8 @@ class Callee:
             after = values["dtmf_after"]
             if after != "playback":
                 values["dtmf_after"] = _seconds(after, f"{where}.dtmf_after")
+        if "audio_after_beep" in values and not isinstance(values["audio_after_beep"], bool):
+            raise ScenarioError(f"{where}.audio_after_beep: true or false")
         if "presses" in values:
             values["presses"] = _presses(values["presses"], f"{where}.presses")
         if "hangup_cause" in values and values["hangup_cause"] is not None:

@@ -4,6 +4,9 @@ doesn't stop them, and keys in a plain mixing bridge never reach the application
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from e2ekit import Stack
 from sqlalchemy import select
 
@@ -11,6 +14,15 @@ from ari_app.calls.ids import parse_leg_id
 from ari_app.store.models import Attempt
 
 TALK = 30.0
+
+
+async def _detail(stack: Stack, request_id: int) -> str | None:
+    """What the first attempt's record says happened (the orchestrator's own verdict)."""
+    assert stack.runtime.services is not None
+    async with stack.runtime.services.sessions() as session:
+        return await session.scalar(
+            select(Attempt.outcome_detail).where(Attempt.request_id == request_id, Attempt.number == 1)
+        )
 
 
 async def test_admin_pressing_1_during_the_spoken_number_stops_the_whisper_and_talks_in_full(
@@ -78,11 +90,7 @@ async def test_admin_pressing_9_on_a_voicemail_box_leaves_the_drop_and_goes(stac
     request_id = await stack.submit(lead)
     outcomes = await stack.wait_outcomes(request_id, 1)
     assert outcomes[0] == "lead_machine"
-    assert stack.runtime.services is not None
-    async with stack.runtime.services.sessions() as session:
-        detail = await session.scalar(
-            select(Attempt.outcome_detail).where(Attempt.request_id == request_id, Attempt.number == 1)
-        )
+    detail = await _detail(stack, request_id)
     assert detail == "admin pressed the drop key; voicemail left"  # our own verdict agrees: played whole
 
     lead_leg = next(d["channel_id"] for d in await stack.lead_dials(lead))
@@ -94,3 +102,44 @@ async def test_admin_pressing_9_on_a_voicemail_box_leaves_the_drop_and_goes(stac
     assert not drops[0]["early"], drops  # after the greeting's beep, although 9 was pressed during it
     state = await stack.state(request_id)
     assert state["sms"][0][0] == "missed_call"  # wf-1.2: the lead hears from us, and we try again
+
+
+# -- issue 21: the voicemail drop's timing, on greetings like real ones ----------------------------------
+
+FINAL_ONLY = {"calls": {"max_attempts": 1}}  # the first attempt is the final one: AMD and the drop
+GREETINGS = {
+    "3 s greeting": {"greeting": 3.0},
+    "10 s greeting": {"greeting": 10.0},
+    "25 s greeting": {"greeting": 25.0},
+    "2 s pause in the greeting": {"greeting": 8.0, "pause_at": 3.0, "pause": 2.0},
+    "no audio after the beep": {"greeting": 6.0, "audio_after_beep": False},
+}
+
+
+@pytest.mark.parametrize("stack_overrides", [FINAL_ONLY])
+@pytest.mark.parametrize("box", list(GREETINGS.values()), ids=list(GREETINGS))
+async def test_the_drop_goes_onto_the_recording_after_the_beep(stack: Stack, box: dict[str, float]) -> None:
+    lead = "+12025550163"
+    await stack.scenario([{"match": lead, "behaviour": "machine", "answer_after": 1.0, "beep": 0.5, **box}])
+    request_id = await stack.submit(lead)
+    assert await stack.wait_outcomes(request_id, 1) == ["voicemail_left"], await _detail(stack, request_id)
+
+    lead_leg = next(d["channel_id"] for d in await stack.lead_dials(lead))
+    drops = [p for p in (await stack.sim("media")).get(lead_leg, []) if "voicemail-drop" in p["media_uri"]]
+    assert len(drops) == 1 and drops[0]["finished"], drops
+    assert not drops[0]["early"], drops  # never over the greeting
+    record = await stack.sim(f"calls/{lead_leg}")
+    dead_air = datetime.fromisoformat(drops[0]["started"]) - datetime.fromisoformat(record["beep_end"])
+    # Promptly after the beep: the silence threshold (2.5 s) and a look at the packets; a box that sends no
+    # audio after its beep is noticed by its RTP packets stopping, not by waiting out greeting_timeout.
+    assert dead_air.total_seconds() < 5.0, dead_air
+
+
+@pytest.mark.parametrize("stack_overrides", [FINAL_ONLY])
+async def test_a_person_saying_hello_on_the_final_attempt_is_bridged(stack: Stack) -> None:
+    lead = "+12025550164"
+    await stack.scenario(
+        [{"match": lead, "behaviour": "answer", "answer_after": 1.0, "hello": 1.5, "talk": 30}]
+    )
+    request_id = await stack.submit(lead)
+    assert await stack.wait_outcomes(request_id, 1) == ["completed"]
