@@ -23,10 +23,11 @@ from .ari.connection import EventConnection
 from .ari.dispatch import EventRouter
 from .audio.manifest import effective_sounds_dir, load_manifest
 from .audio.media import sound_uri
-from .calls.attempt import AttemptResult, CallRunner
 from .calls.ids import new_installation_id
 from .calls.media import MediaCatalog
+from .calls.runner import CallRunner
 from .clock import Clock
+from .domain.attempts import AttemptResult
 from .leg_journal import StoreJournal
 from .lifecycle import Lifecycle
 from .logs import protect_settings

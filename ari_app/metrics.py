@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .calls.attempt import AttemptResult
+from .domain.attempts import AttemptResult
 from .store.models import SMS_STATUSES, Attempt, Leg, SmsOutbox
 
 log = logging.getLogger(__name__)

@@ -179,7 +179,6 @@ _LEAD_ATTEMPT_OUTCOMES = frozenset(
         Outcome.LEAD_UNREACHABLE,
     }
 )
-_FINAL_OUTCOMES = frozenset({Outcome.COMPLETED, Outcome.VOICEMAIL_LEFT, Outcome.LEAD_INVALID})
 
 
 def counts_as_lead_attempt(outcome: Outcome) -> bool:
@@ -187,7 +186,3 @@ def counts_as_lead_attempt(outcome: Outcome) -> bool:
     doesn't until it is resolved)."""
     return outcome in _LEAD_ATTEMPT_OUTCOMES
 
-
-def is_final_outcome(outcome: Outcome) -> bool:
-    """Whether this outcome ends the request whatever attempts remain (completed, voicemail left, invalid)."""
-    return outcome in _FINAL_OUTCOMES

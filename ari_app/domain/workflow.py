@@ -7,7 +7,7 @@ Business re-attempts live here (a miss, an admin away, a PBX failure); technical
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -82,10 +82,6 @@ class Decision:
     note: str
     flag_invalid_number: bool
     lead_attempts_used: int
-
-    @property
-    def changes_status(self) -> bool:
-        return self.status is not None
 
 
 _MISSES = frozenset(
@@ -198,10 +194,3 @@ def missed_call_when_text(slot_at: datetime, lead_tz: str, now: datetime) -> str
     if days < 7:
         return f"on {weekday} at {clock}"
     return f"on {weekday}, {_MONTHS[local.month - 1]} {local.day} at {clock}"
-
-
-def retry_earliest(now: datetime, decision: Decision) -> datetime | None:
-    """When the next attempt may start at the earliest, before the calendar's allowed slot is applied."""
-    if decision.retry == "none":
-        return None
-    return now + timedelta(seconds=decision.retry_after)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from ..calls.admins import AdminPicking
-from ..calls.attempt import AttemptPlan
+from ..domain.attempts import AttemptPlan
 from ..lifecycle import Lifecycle
 from ..settings import AdminSettings
 from ..store.models import Attempt

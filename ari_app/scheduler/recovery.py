@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..ari.client import AriClient
 from ..ari.errors import AriError, AriNotFound
-from ..calls.attempt import AttemptResult
 from ..calls.ids import CallIds
 from ..clock import Clock
+from ..domain.attempts import AttemptResult
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead
 from ..lifecycle import Lifecycle
 from ..store.claims import mark_running

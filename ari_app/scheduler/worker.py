@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..calls.admins import AdminPool
-from ..calls.attempt import AttemptResult, CallRunner
+from ..calls.runner import CallRunner
 from ..clock import Clock
+from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,6 @@ from ari_app.domain.workflow import (
     attempt_is_final,
     decide_after_attempt,
     missed_call_when_text,
-    retry_earliest,
     system_backoff,
 )
 from ari_app.settings import CallsSettings, SmsSettings
@@ -110,7 +109,7 @@ def test_an_invalid_number_is_flagged_and_never_retried_or_texted(before: int) -
 @pytest.mark.parametrize("before", [0, 1])
 def test_admin_unavailable_keeps_the_tag_and_the_leads_attempts(before: int) -> None:
     d = decide(Outcome.ADMIN_UNAVAILABLE, before)
-    assert d.status is None and not d.changes_status
+    assert d.status is None
     assert (d.request_status, d.sms, d.retry, d.retry_after) == ("pending", None, "admin", 300.0)
     assert d.lead_attempts_used == before
 
@@ -218,11 +217,6 @@ def test_nonsense_policies_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         AttemptPolicy(**bad)  # type: ignore[arg-type]
 
-
-def test_retry_earliest() -> None:
-    now = datetime(2025, 1, 14, 15, 0, tzinfo=UTC)
-    assert retry_earliest(now, decide(Outcome.LEAD_BUSY)) == now + timedelta(minutes=30)
-    assert retry_earliest(now, decide(Outcome.COMPLETED)) is None
 
 
 # --- "we'll call again {when}" -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from webkit import LEAD, START, intake_body, make_settings
 
-from ari_app.calls.attempt import AttemptResult
+from ari_app.domain.attempts import AttemptResult
 from ari_app.domain.outcomes import Outcome
 from ari_app.services import Services
 from ari_app.settings import Settings

@@ -1,0 +1,82 @@
+"""Runs attempts: one ``CallRunner`` per worker, one ``AttemptCall`` per attempt while it runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from ..ari.client import AriClient
+from ..ari.dispatch import EventRouter
+from ..ari.events import Event
+from ..clock import Clock
+from ..domain.attempts import AttemptPlan, AttemptResult
+from ..settings import Settings
+from .attempt import AttemptCall
+from .media import MediaCatalog
+
+log = logging.getLogger(__name__)
+
+
+class LegJournal(Protocol):
+    """Where the orchestrator writes what it is about to do and what it learned, before acting on it."""
+
+    async def leg_intent(
+        self, attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str
+    ) -> None: ...
+
+    async def leg_update(self, channel_id: str, **fields: Any) -> None: ...
+
+    def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
+        """An event seen on a leg (None: not worth keeping) and what it changed; stored soon, in order."""
+
+    async def settle(self, channel_ids: Iterable[str]) -> None:
+        """Everything journalled so far is stored; these legs (ended) can be forgotten."""
+
+
+class CallRunner:
+    """Runs attempts. Each ``run`` owns its channels for its duration."""
+
+    def __init__(
+        self,
+        *,
+        installation: str,
+        ari: AriClient,
+        router: EventRouter,
+        journal: LegJournal,
+        clock: Clock,
+        settings: Settings,
+        media: MediaCatalog,
+        app: str,
+    ) -> None:
+        self.installation = installation
+        self.ari = ari
+        self.router = router
+        self.journal = journal
+        self.clock = clock
+        self.settings = settings
+        self.media = media
+        self.app = app
+        self._live: dict[int, AttemptCall] = {}
+
+    async def run(self, plan: AttemptPlan) -> AttemptResult:
+        call = AttemptCall(self, plan)
+        self._live[plan.attempt_id] = call
+        try:
+            return await call.run()
+        finally:
+            self._live.pop(plan.attempt_id, None)
+            try:
+                # The call's facts are stored before its outcome is (the caller records that next).
+                await self.journal.settle(list(call.legs))
+            except Exception as exc:  # already logged by the journal; the outcome must still be recorded
+                log.warning("attempt %s: its last leg facts were not stored (%s)", plan.attempt_id, exc)
+
+    async def resync(self) -> None:
+        """After a WebSocket reconnect: re-read every live channel, since events may have been missed."""
+        for call in list(self._live.values()):
+            await call.resync()
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._live)
