@@ -23,6 +23,7 @@ from .ari.connection import EventConnection
 from .ari.dispatch import EventRouter
 from .audio.manifest import effective_sounds_dir, load_manifest
 from .audio.media import sound_uri
+from .calls.adoption import CallAdoption
 from .calls.ids import new_installation_id
 from .calls.media import MediaCatalog
 from .calls.runner import CallRunner
@@ -174,12 +175,10 @@ class Runtime:
                 )
             )
             recovery = Recovery(
-                installation=installation,
                 sessions=sessions,
-                ari=ari,
+                adoption=CallAdoption(installation=installation, ari=ari, clock=self.clock, app=s.ari.app),
                 lifecycle=lifecycle,
                 clock=self.clock,
-                app=s.ari.app,
                 worker_id=s.ari.app,
             )
             worker = Worker(

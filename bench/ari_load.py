@@ -179,6 +179,8 @@ async def lifecycle(i: int, ari: AriClient, router: EventRouter, load: Load, tal
             )
             made.append(lead)
             load.channel_up()
+            # A created channel may be dialled only after its StasisStart (recording 14): as the app does.
+            await until(sub, state, load, lambda s: lead in s.stasis, "lead in the application")
             await ari.dial(lead, timeout=30)
             await until(sub, state, load, lambda s: lead in s.up, "lead answer")
             await ari.create_bridge(bridge_type="mixing", bridge_id=bridge)

@@ -13,16 +13,13 @@ An attempt that has legs is never run again (its lead is never dialled twice). T
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..ari.client import AriClient
-from ..ari.errors import AriError, AriNotFound
-from ..calls.ids import CallIds
+from ..calls.adoption import CallAdoption
 from ..clock import Clock
 from ..domain.attempts import AttemptResult
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead
@@ -32,29 +29,22 @@ from ..store.models import Attempt, Leg
 
 log = logging.getLogger(__name__)
 
-# Wall seconds between two looks at a re-adopted call's channels.
-WATCH_EVERY = 0.5
-_MAX_WATCH_SECONDS = 4 * 3600.0
 
 
 class Recovery:
     def __init__(
         self,
         *,
-        installation: str,
         sessions: async_sessionmaker[AsyncSession],
-        ari: AriClient,
+        adoption: CallAdoption,
         lifecycle: Lifecycle,
         clock: Clock,
-        app: str = "",
         worker_id: str = "",
     ) -> None:
-        self.installation = installation
         self.sessions = sessions
-        self.ari = ari
+        self.adoption = adoption  # what is done on the PBX (the call package talks ARI, not the scheduler)
         self.lifecycle = lifecycle
         self.clock = clock
-        self.app = app  # our Stasis application: where re-adopted channels are moved
         self.worker_id = worker_id
 
     async def recover_own(self, worker_id: str) -> list[int]:
@@ -110,20 +100,7 @@ class Recovery:
                 await self.lifecycle.finish_attempt(session, attempt_id, adopted)
             log.info("attempt %s re-adopted and finished: %s", attempt_id, adopted.outcome.value)
             return adopted
-        for leg in legs:
-            if leg.state == "ended":
-                continue
-            try:
-                await self.ari.get_channel(leg.channel_id)
-            except AriNotFound:
-                continue
-            except AriError as exc:
-                log.warning("reconcile %s: cannot read %s: %s", attempt_id, leg.channel_id, exc)
-                continue
-            try:
-                await self.ari.hangup(leg.channel_id)
-            except AriError as exc:
-                log.warning("reconcile %s: cannot hang up %s: %s", attempt_id, leg.channel_id, exc)
+        await self.adoption.end_live(attempt_id, [leg.channel_id for leg in legs if leg.state != "ended"])
         result = self.judge(legs)
         async with self.sessions.begin() as session:
             await self.lifecycle.finish_attempt(session, attempt_id, result)
@@ -152,24 +129,10 @@ class Recovery:
         """A bridged call whose channels are both alive: take it over and follow it to its end."""
         admin = next((leg for leg in legs if leg.role == "admin" and leg.state != "ended"), None)
         lead = next((leg for leg in legs if leg.role == "lead" and leg.state in ("up", "bridged")), None)
-        if admin is None or lead is None or not self.app:
+        if admin is None or lead is None:
             return None
         channel_ids = [admin.channel_id, lead.channel_id]
-        try:
-            # The bridge itself is the truth: the worker may have died before it recorded the bridging.
-            bridge = await self.ari.get_bridge(CallIds(self.installation, attempt.id).bridge)
-            if not set(channel_ids) <= set(bridge.channels):
-                return None
-            if attempt.ari_app and attempt.ari_app != self.app:
-                for channel_id in channel_ids:
-                    await self.ari.move(channel_id, self.app, f"adopted,{attempt.id}")
-                # Not measured on Asterisk: if leaving the old application took them out of the bridge,
-                # put them back (a short gap in the audio beats a cut call).
-                missing = set(channel_ids) - set((await self.ari.get_bridge(bridge.id)).channels)
-                if missing:
-                    await self.ari.add_channel(bridge.id, sorted(missing))
-        except AriError as exc:
-            log.info("attempt %s: not re-adopted (%s); ending it", attempt.id, exc)
+        if not await self.adoption.take_over(attempt.id, channel_ids, attempt.ari_app):
             return None
         bridged_at = lead.bridged_at or lead.answered_at or self.clock.now()
         if self.worker_id:
@@ -177,28 +140,7 @@ class Recovery:
                 await mark_running(self.sessions, attempt.id, worker=self.worker_id, now=self.clock.now())
             except IntegrityError as exc:  # the admin index may refuse it: the call goes on all the same
                 log.warning("attempt %s: re-adopted but not marked running: %s", attempt.id, exc)
-        log.info("attempt %s: re-adopted the bridged call into %s", attempt.id, self.app)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _MAX_WATCH_SECONDS / self.clock.speed
-        gone_at = None
-        while gone_at is None and loop.time() < deadline:
-            await asyncio.sleep(WATCH_EVERY)
-            for channel_id in channel_ids:
-                try:
-                    await self.ari.get_channel(channel_id)
-                except AriNotFound:
-                    gone_at = self.clock.now()
-                except AriError as exc:
-                    log.warning("attempt %s: cannot read %s: %s", attempt.id, channel_id, exc)
-        for channel_id in channel_ids:
-            try:
-                await self.ari.hangup(channel_id)
-            except AriError:
-                pass  # already gone: that is how the call ended
-        try:
-            await self.ari.destroy_bridge(CallIds(self.installation, attempt.id).bridge)
-        except AriError:
-            pass
+        gone_at = await self.adoption.follow(attempt.id, channel_ids)
         talk = max(0.0, ((gone_at or self.clock.now()) - bridged_at).total_seconds())
         facts = LeadLegFacts(
             cause=16, dial_status="ANSWER", answered=True, talk_seconds=talk, final_attempt=attempt.final
