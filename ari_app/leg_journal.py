@@ -21,12 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .ari.events import Event
 from .clock import Clock
-from .store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
+from .store.errors import describe, is_transient, retry_while_unavailable
 from .store.models import Leg, LegEvent
 
 log = logging.getLogger(__name__)
@@ -144,13 +144,17 @@ class StoreJournal:
             for fact in batch:
                 try:
                     await self._write([fact])
-                except DB_UNAVAILABLE as exc:
+                except Exception as exc:
+                    if not (isinstance(exc, DBAPIError) or is_transient(exc)):
+                        raise  # not the database's answer about this fact: the writer's bug
                     log.error("leg journal: fact about %s not stored: %s", fact.channel_id, describe(exc))
                     _finish([fact], exc)
                 else:
                     _finish([fact], None)
             return
-        except DB_UNAVAILABLE as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.error("leg journal: %d facts not stored: %s", len(batch), describe(exc))
             _finish(batch, exc)
             return

@@ -226,15 +226,12 @@ async def list_requests(
     return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
 
 
-def _aware(value: Any) -> datetime | None:
+def _aware(value: datetime | str | None) -> datetime | None:
     """A subquery's value skips the column type's conversion on SQLite: re-read it as UTC."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def request_detail(session: AsyncSession, request_id: int) -> dict[str, Any] | None:

@@ -27,10 +27,10 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace, TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -45,6 +45,7 @@ from .errors import (
 from .models import Bridge, CallerId, Channel, Endpoint, Playback
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _RETRYABLE_READ_STATUS = frozenset({502, 503, 504})
 _BACKOFF_FIRST = 0.1
@@ -221,7 +222,7 @@ class AriClient:
         return text
 
     @staticmethod
-    def _expect(value: Any, kind: type, operation: str) -> Any:
+    def _expect(value: Any, kind: type[T], operation: str) -> T:
         if not isinstance(value, kind):
             raise AriError(
                 f"ARI {operation}: unexpected answer ({type(value).__name__})",
@@ -231,7 +232,7 @@ class AriClient:
             )
         return value
 
-    def _parse(self, parse: Any, value: Any, operation: str) -> Any:
+    def _parse(self, parse: Callable[[Any], T], value: Any, operation: str) -> T:
         try:
             return parse(value)
         except (ValueError, TypeError, AttributeError) as exc:

@@ -185,6 +185,12 @@ class EventConnection:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def _replaced(self) -> bool:
+        # Not ``self.state == ...`` inline: a frame handler sets it while the reader awaits, and the type
+        # checker, having seen "connecting" assigned, would call that comparison always false.
+        return self.state == "replaced"
+
     async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 - the public API
         """Return once the socket is up; raises ``TimeoutError``."""
         async with asyncio.timeout(timeout):
@@ -211,7 +217,7 @@ class EventConnection:
                     self._on_up()
                     async for frame in ws:
                         self._on_frame(frame)
-                        if self.state == "replaced":
+                        if self._replaced:
                             break
                 log.warning("ARI events socket closed (%s)", self._where)
             except (OSError, TimeoutError, WebSocketException) as exc:
@@ -225,7 +231,7 @@ class EventConnection:
                 self._connected.clear()
             if self._closing:
                 break
-            if self.state == "replaced":
+            if self._replaced:
                 if not self._reconnect_when_replaced:
                     log.error(
                         "ARI application %r was taken over by another connection; not reconnecting "

@@ -244,8 +244,8 @@ def _speech_bounds(seg: AudioSegment) -> tuple[int, int]:
 
 def _gain_db(ref: AudioSegment, segments: list[AudioSegment]) -> float:
     """Gain that brings ``ref``'s RMS to TARGET_DBFS without a peak in any rendition passing the ceiling."""
-    wanted = TARGET_DBFS - ref.dBFS
-    headroom = min(PEAK_CEILING_DBFS - s.max_dBFS for s in segments)
+    wanted: float = TARGET_DBFS - ref.dBFS  # pydub is untyped
+    headroom: float = min(PEAK_CEILING_DBFS - s.max_dBFS for s in segments)
     return min(wanted, headroom)
 
 

@@ -18,7 +18,7 @@ from ..clock import Clock
 from ..domain.calendar import NoSlotError, is_allowed, next_allowed_slot
 from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
-from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
+from ..store.errors import describe, is_transient, retry_while_unavailable
 from ..store.models import Contact, Dnc, SmsOutbox
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ class SmsSender:
         while not stop.is_set():
             try:
                 sent = await self.deliver_due()
-            except DB_UNAVAILABLE as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 # A database restart must not stop the outbox: what is queued stays queued.
                 log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
                 sent = 0

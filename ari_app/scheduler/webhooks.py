@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
-from ..store.errors import DB_UNAVAILABLE, describe
+from ..store.errors import describe, is_transient
 from ..store.models import ContactEvent, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class WebhookSender:
         while not stop.is_set():
             try:
                 delivered = await self.deliver_due()
-            except DB_UNAVAILABLE as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 # A database restart must not stop the webhooks; an unrecorded delivery is sent again.
                 log.warning("webhook round failed: database unavailable (%s)", describe(exc))
                 delivered = 0

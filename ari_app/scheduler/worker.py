@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..calls.admins import AdminPool
@@ -23,7 +22,7 @@ from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, release, renew_lease
-from ..store.errors import DB_UNAVAILABLE, describe, retry_while_unavailable
+from ..store.errors import describe, is_transient, retry_while_unavailable
 from .admission import start_attempt, trunk_load
 from .pacing import Pacer
 from .recovery import Recovery
@@ -117,7 +116,9 @@ class Worker:
                 self._wake.clear()
                 try:
                     await self._claim_and_start()
-                except DB_UNAVAILABLE as exc:
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
                     # The database restarting must not stop the worker: live calls go on, claims resume.
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
                 with contextlib.suppress(TimeoutError):
@@ -206,8 +207,8 @@ class Worker:
                     server=self.server,
                     max_concurrent=self.settings.calls.max_concurrent,
                 )
-            except DB_UNAVAILABLE as exc:
-                if isinstance(exc, IntegrityError):
+            except Exception as exc:
+                if not is_transient(exc):
                     raise  # a bug, not an outage
                 # Not started (or, if the commit's answer was lost, running: then release leaves it alone). It
                 # has no legs, and only we could add them: back to the queue now, not when the lease runs out.
@@ -252,8 +253,10 @@ class Worker:
 
         try:
             await retry_while_unavailable(give_back, what=f"attempt {attempt_id} release", within=10.0)
-        except DB_UNAVAILABLE:
-            pass  # still ours until the lease runs out; then any worker takes it over
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # still ours until the lease runs out; then any worker takes it over
 
     @contextlib.asynccontextmanager
     async def _lease(self, attempt_id: int):  # type: ignore[no-untyped-def]
@@ -269,7 +272,9 @@ class Worker:
                         now=self.clock.now(),
                         lease_seconds=lease,
                     )
-                except DB_UNAVAILABLE as exc:
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
                     # Try again next beat; the lease has two more beats of margin.
                     log.warning("attempt %s: lease renewal failed (%s)", attempt_id, describe(exc))
                     continue

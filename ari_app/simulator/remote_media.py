@@ -41,6 +41,8 @@ async def remote_seconds(session: aiohttp.ClientSession, url: str) -> float | No
         return None
     if fmt is None:
         return None
+    rate: int
+    frames: int
     try:
         with wave.open(io.BytesIO(body)) as w:
             rate, frames = w.getframerate(), w.getnframes()

@@ -45,7 +45,10 @@ class OneTripCursor:
         self.arraysize = 1
 
     def _run(self, many: bool, operation: str, parameters: Any) -> None:
-        conn: sqlite3.Connection = self._driver._conn
+        try:
+            conn: sqlite3.Connection = self._driver._conn
+        except ValueError as error:  # closed: translated to a disconnect, as the stock cursor's would be
+            self._adapt_connection._handle_exception(error)
 
         def on_thread() -> _Outcome:
             cursor = conn.cursor()

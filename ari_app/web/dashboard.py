@@ -75,7 +75,7 @@ def _redirect(location: str) -> web.Response:
 
 
 def _admin(request: web.Request) -> AdminIdentity:
-    admin = request.get(ADMIN)
+    admin: AdminIdentity | None = request.get(ADMIN)
     if admin is None:  # the auth middleware puts it there for every non-public /admin route
         raise web.HTTPSeeOther("/admin/login")
     return admin

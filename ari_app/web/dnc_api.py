@@ -42,7 +42,8 @@ def _phone(raw: str, request: web.Request, field: str = "phone") -> str:
 
 
 def _who(request: web.Request) -> str:
-    return request.get(AUTH_NAME, "api")
+    who: str = request.get(AUTH_NAME, "api")
+    return who
 
 
 async def list_dnc(request: web.Request) -> web.Response:

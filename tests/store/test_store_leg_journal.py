@@ -4,6 +4,7 @@ what many calls journal at once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -110,6 +111,7 @@ async def test_a_fact_the_database_refuses_fails_alone(
     first, second = await seed_attempts(db_sessionmaker, [T0, T0])
     await journal.leg_intent(first, "admin", 1, "cb-dup", "PJSIP/ada")
 
+    started = time.monotonic()
     results = await asyncio.gather(
         journal.leg_intent(second, "admin", 1, "cb-dup", "PJSIP/bob"),  # the channel id is taken
         journal.leg_intent(second, "lead", 1, f"cb-{second}-lead-1", "PJSIP/trunk/+12125550100"),
@@ -118,6 +120,7 @@ async def test_a_fact_the_database_refuses_fails_alone(
 
     assert isinstance(results[0], IntegrityError)
     assert results[1] is None
+    assert time.monotonic() - started < 5.0  # refused at once: a constraint is not an outage to wait out
     stored = await legs(db_sessionmaker)
     assert stored["cb-dup"].endpoint == "PJSIP/ada"
     assert f"cb-{second}-lead-1" in stored
