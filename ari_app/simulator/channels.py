@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import dialplan
 from .arguments import number_param, parse_caller_id, split_args
+from .destination import Destination
 from .errors import AriError
-from .scenario import TRUNK_ENDPOINT, Destination
+from .scenario import TRUNK_ENDPOINT
 from .state import CallRecord, Channel
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from .scenario import Destination
+from .destination import Destination
 from .state import CallRecord, DialKind, DialRecord
 
 
