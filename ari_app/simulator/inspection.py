@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from .engine import AriError
-from .routes import PBX_KEY, json_response
+from .rest import PBX_KEY, json_response
 from .scenario import Scenario, ScenarioError, number_key
 
 FAULT_KINDS = ("originate", "create", "dial")

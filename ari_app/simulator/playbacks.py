@@ -16,54 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING, Literal
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import callee as callee_script
 from .errors import AriError
+from .media import SPOKEN, media_seconds, scheme_of, spoken_units
 from .remote_media import remote_seconds
-from .state import Playback, PlaybackRecord, StopRequest
+from .state import Bridge, Channel, MediaItemRecord, Playback, PlaybackRecord, StopRequest
 
 if TYPE_CHECKING:
     from .engine import Pbx
 
 CONTROLLABLE = frozenset({"sound", "recording", "tone"})
-SPOKEN = frozenset({"digits", "number", "characters"})  # said sound by sound; a stop cuts one sound
-DIGIT_SECONDS = 0.5  # one spoken digit or character, unless sounds_durations gives ``digits/N``
-NUMBER_SECONDS = 1.0
-RECORDING_SECONDS = 2.0
-SOUND_SECONDS = 2.0
-
 ItemEnd = Literal["whole", "stopped", "failed", "gone"]
-
-
-def scheme_of(uri: str) -> str:
-    return uri.partition(":")[0]
-
-
-def media_seconds(pbx: Pbx, uri: str) -> float | None:
-    """Length of one media item in simulated seconds; None if Asterisk can't find it; inf for tones."""
-    scheme, _, name = uri.partition(":")
-    if scheme == "sound":
-        base = name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if name.startswith("http") else name
-        if name in pbx.scenario.missing_sounds or base in pbx.scenario.missing_sounds:
-            return None
-        durations = pbx.sounds_durations
-        return durations.get(name, durations.get(base, SOUND_SECONDS))
-    if scheme in SPOKEN:
-        return sum(spoken_units(pbx, uri))
-    if scheme == "tone":
-        return math.inf
-    if scheme == "recording":
-        return RECORDING_SECONDS
-    return None
-
-
-def spoken_units(pbx: Pbx, uri: str) -> list[float]:
-    """The sounds a digits:/characters:/number: item is said with, in simulated seconds each."""
-    scheme, _, text = uri.partition(":")
-    if scheme == "number":
-        return [NUMBER_SECONDS]
-    return [pbx.sounds_durations.get(f"digits/{c}", DIGIT_SECONDS) for c in text]
 
 
 def playback_apps(pbx: Pbx, pb: Playback) -> set[str]:
@@ -208,3 +174,81 @@ def finish_playback(pbx: Pbx, pb: Playback, stopped: bool, failed: bool = False)
             callee_script.on_playback_finished(pbx, pbx.channels[pb.target_id])
     else:
         pb.state = "cancelled"
+
+
+class PlaybackRegistry:
+    """Owns the playbacks not yet finished (Asterisk forgets a playback once it is done)."""
+
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+        self.playbacks: dict[str, Playback] = {}
+
+    def playback(self, playback_id: str) -> Playback:
+        pb = self.playbacks.get(playback_id)
+        if pb is None:
+            raise AriError.message(404, "Playback not found")
+        return pb
+
+    def play(
+        self, target_kind: str, target_id: str, media: list[str], playback_id: str | None, lang: str | None
+    ) -> dict[str, Any]:
+        pbx = self.pbx
+        if not media:
+            raise AriError.message(400, "media is required")
+        tail_owner: Channel | Bridge
+        if target_kind == "channel":
+            ch = pbx.control(target_id)
+            pbx.require_answered(ch)
+            members = [ch]
+            tail_owner = ch
+        else:
+            br = pbx.bridge(target_id)
+            members = [pbx.channels[c] for c in br.channels if c in pbx.channels]
+            tail_owner = br
+        pb_id = playback_id or str(uuid.uuid4())
+        if pb_id in self.playbacks:
+            raise AriError.message(409, "Playback with the same id already exists")
+        pb = Playback(
+            id=pb_id,
+            media=media,
+            target_kind="channel" if target_kind == "channel" else "bridge",
+            target_id=target_id,
+        )
+        pb.language = lang or "en"
+        for member in members:
+            rec = PlaybackRecord(
+                channel_id=member.id,
+                media_uri=",".join(media),
+                playback_id=pb_id,
+                target_uri=pb.target_uri,
+                items=[MediaItemRecord(media_uri=uri) for uri in media],
+            )
+            pb.records.append(rec)
+            pbx.calls[member.id].playbacks.append(rec)
+        self.playbacks[pb_id] = pb
+        body = pb.to_json()
+        # Playbacks on one channel or bridge queue up: each waits for the one before it.
+        previous = tail_owner.playback_tail
+        done = asyncio.Event()
+        tail_owner.playback_tail = done
+        owner = tail_owner if isinstance(tail_owner, Channel) else None
+        pbx.spawn(run_playback(pbx, pb, previous, done), channel=owner)
+        return body
+
+    def stop(self, playback_id: str) -> None:
+        stop_playback(self.pbx, self.playback(playback_id))
+
+    def channel_gone(self, ch: Channel) -> None:
+        """The channel hangs up: its own playbacks end, and it stops hearing its bridge's."""
+        for pb in list(self.playbacks.values()):
+            if pb.target_kind == "channel" and pb.target_id == ch.id:
+                finish_playback(self.pbx, pb, stopped=True)
+            else:
+                for rec in pb.records:
+                    if rec.channel_id == ch.id and rec.ended is None:
+                        close_record(self.pbx, rec, stopped=True)
+
+    def bridge_gone(self, br: Bridge) -> None:
+        for pb in list(self.playbacks.values()):
+            if pb.target_kind == "bridge" and pb.target_id == br.id:
+                finish_playback(self.pbx, pb, stopped=True)

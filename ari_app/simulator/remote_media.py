@@ -45,7 +45,8 @@ async def remote_seconds(session: aiohttp.ClientSession, url: str) -> float | No
     frames: int
     try:
         with wave.open(io.BytesIO(body)) as w:
-            rate, frames = w.getframerate(), w.getnframes()
+            rate: int = w.getframerate()
+            frames: int = w.getnframes()
     except (wave.Error, EOFError):
         return None
     if rate != (16000 if fmt == "wav16" else 8000):

@@ -16,7 +16,8 @@ from ari_app.clock import VirtualClock
 
 from .engine import Pbx
 from .inspection import add_inspection_routes, fault_kind
-from .routes import CREDENTIALS_KEY, PBX_KEY, STARTED_KEY, Handler, add_ari_routes, ari_errors
+from .rest import CREDENTIALS_KEY, PBX_KEY, STARTED_KEY, Handler, ari_errors
+from .routes import add_ari_routes
 from .scenario import Scenario
 from .websocket import SOCKETS_KEY, close_sockets, events_socket
 

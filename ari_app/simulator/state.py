@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .destination import Destination
 from .events import ari_time
-from .scenario import Callee, Destination
+from .scenario import Callee
 
 ChannelState = Literal["Down", "Ringing", "Up"]
 DialKind = Literal["originate", "dial"]

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from .engine import AriError
 from .events import event
-from .routes import PBX_KEY
+from .rest import PBX_KEY
 
 SOCKETS_KEY: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("simulator_sockets")
 
