@@ -45,8 +45,8 @@ async def remote_seconds(session: aiohttp.ClientSession, url: str) -> float | No
     frames: int
     try:
         with wave.open(io.BytesIO(body)) as w:
-            rate: int = w.getframerate()
-            frames: int = w.getnframes()
+            rate = w.getframerate()
+            frames = w.getnframes()
     except (wave.Error, EOFError):
         return None
     if rate != (16000 if fmt == "wav16" else 8000):
