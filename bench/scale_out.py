@@ -290,7 +290,7 @@ async def submit_all(db_url: str, count: int, admin_count: int) -> list[int]:
 
         async def one(i: int) -> None:
             async with sessions.begin() as session:
-                await lifecycle.submit(
+                await lifecycle.intake.submit(
                     session, IntakeData("Ada", "Lovelace", number(i), "bench", "ok", "api")
                 )
 

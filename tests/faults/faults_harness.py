@@ -296,7 +296,7 @@ class FaultStack:
     async def submit(self, phone: str) -> int:
         lifecycle = Lifecycle(self.settings(), RealClock())
         async with self.sessions.begin() as session:
-            result = await lifecycle.submit(
+            result = await lifecycle.intake.submit(
                 session, IntakeData("Ada", "Lovelace", phone, "call me", "I agree", "api")
             )
         return int(result.body["id"])
