@@ -5,38 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, exists, insert, or_, select
+from sqlalchemy import Connection, Insert, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import (
-    OPEN_REQUEST_STATUSES,
-    Attempt,
-    CallbackRequest,
-    Consent,
-    Contact,
-    ContactEvent,
-    ContactTag,
-    Dnc,
-    Note,
-    WebhookDelivery,
-)
+from .models import OPEN_REQUEST_STATUSES, Base
 from .rows import Row
 
-_CONTACTS = cast(Table, Contact.__table__)
-_REQUESTS = cast(Table, CallbackRequest.__table__)
-_EVENTS = cast(Table, ContactEvent.__table__)
-_DNC = cast(Table, Dnc.__table__)
+_TABLES = Base.metadata.tables
+_CONTACTS, _REQUESTS, _DNC = _TABLES["contacts"], _TABLES["callback_requests"], _TABLES["dnc"]
 
 _INSERT_CONTACT = insert(_CONTACTS)
 _INSERT_REQUEST = insert(_REQUESTS)
-_INSERT_CONSENT = insert(cast(Table, Consent.__table__))
-_INSERT_NOTES = insert(cast(Table, Note.__table__))
-_INSERT_EVENTS = insert(_EVENTS)
-_INSERT_TAGS = insert(cast(Table, ContactTag.__table__))
-_INSERT_ATTEMPT = insert(cast(Table, Attempt.__table__))
-_INSERT_DELIVERIES = insert(cast(Table, WebhookDelivery.__table__))
+_INSERT_CONSENT = insert(_TABLES["consents"])
+_INSERT_NOTES = insert(_TABLES["notes"])
+_INSERT_EVENTS = insert(_TABLES["contact_events"])
+_INSERT_TAGS = insert(_TABLES["contact_tags"])
+_INSERT_ATTEMPT = insert(_TABLES["attempts"])
+_INSERT_DELIVERIES = insert(_TABLES["webhook_deliveries"])
 
 # A number's open request and its requests since a time (the per-number daily limit).
 _OPEN_OR_RECENT = (

@@ -1,4 +1,4 @@
-"""Intake: the JSON API and the public form's POST both end in ``Lifecycle.submit``.
+"""Intake: the JSON API and the public form's POST both end in ``Lifecycle.intake.submit``.
 
 Limits: the public form is limited per client IP per minute (in memory, this process); both routes are
 limited per number per day, counted from the stored requests (new requests only: a merge calls no one).

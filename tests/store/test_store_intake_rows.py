@@ -1,5 +1,6 @@
 """A number's first request is written by a faster path than a returning contact's (Core inserts, no ORM
-unit of work): both must add the same rows, on SQLite and on PostgreSQL."""
+unit of work), from the same row builders: both must add the same rows, in the same order, on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
