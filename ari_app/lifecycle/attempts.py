@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import call_log
-from ..calls.attempt import AttemptResult, AttemptStart
+from ..domain.attempts import AttemptResult, AttemptStart
 from ..domain.calendar import NoSlotError, is_allowed
 from ..domain.outcomes import Outcome
 from ..domain.phone import timezones_of
