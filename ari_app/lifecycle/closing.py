@@ -21,40 +21,29 @@ class Closing:
         self, session: AsyncSession, request_id: int, *, reason: str, by: str
     ) -> CallbackRequest:
         """Leave the module: no more calls, no status tag, stage "Callback cancelled"."""
-        return await self._close(
-            session,
-            request_id,
-            status="cancelled",
-            reason=reason,
-            note=("system", f"Callback cancelled by {by}: {reason}"),
-            tag=None,
-            tag_reason=reason,
-        )
+        note = ("system", f"Callback cancelled by {by}: {reason}")
+        return await self._close(session, request_id, "cancelled", reason, note, None, reason)
 
     async def complete_by_hand(
         self, session: AsyncSession, request_id: int, *, note: str, by: str
     ) -> CallbackRequest:
+        """Marked completed by an admin, with a note: no more calls, status tag Complete."""
+        admin_note = ("admin", f"Completed by {by}: {note}")
         return await self._close(
-            session,
-            request_id,
-            status="completed",
-            reason=note,
-            note=("admin", f"Completed by {by}: {note}"),
-            tag=Status.COMPLETE,
-            tag_reason=f"completed by {by}",
+            session, request_id, "completed", note, admin_note, Status.COMPLETE, f"completed by {by}"
         )
 
     async def _close(
         self,
         session: AsyncSession,
         request_id: int,
-        *,
         status: str,
         reason: str,
         note: tuple[str, str],
         tag: Status | None,
         tag_reason: str,
     ) -> CallbackRequest:
+        """Close the request as ``status``; ``note`` (kind, text) on the timeline; ``tag`` its status tag."""
         now = self.ctx.clock.now()
         request = await session.get(CallbackRequest, request_id)
         if request is None:
