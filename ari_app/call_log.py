@@ -1,7 +1,7 @@
 """One readable log line per step of a callback, at INFO on ``callback.calls``: what "watch the log" shows.
 
 request received (who, when the first call is planned and why) → call N of M starts → ringing the admin →
-admin accepted → ringing the lead → bridged → ended with the outcome (``Lifecycle.finish_attempt``). Each SMS
+admin accepted → ringing the lead → bridged → ended with the outcome (``Lifecycle.attempts.finish``). Each SMS
 is logged once, by the gateway that sends it. The ids (contact, attempt) are appended by the formatter
 (``ari_app.logs``); these lines name the call by its number for the lead ("call 2 of 2"), never by its id.
 Secrets are redacted there too; names and numbers appear as in the rest of the log.

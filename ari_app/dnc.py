@@ -1,7 +1,7 @@
 """The internal do-not-call list: numbers we never call or text, whoever asks.
 
 The list is only written here. It is read where a side effect is about to happen: before a dial
-(``Lifecycle.begin_attempt``), before a text (the SMS sender), before a request is stored (intake). So an
+(``Lifecycle.attempts.begin``), before a text (the SMS sender), before a request is stored (intake). So an
 entry added while a call is scheduled stops that call. The caller owns the session and commits.
 
 Numbers are stored in E.164. Any valid number of any country may be listed: the allowed regions limit whom we

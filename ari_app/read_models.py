@@ -1,4 +1,5 @@
-"""Read models: what the API and the dashboard show. Pure reads, answered as JSON-ready dicts."""
+"""Read models: what the API shows, answered as JSON-ready dicts. A contact's timeline is read by
+``store/timeline.py`` (the dashboard renders the same read in ``web/dashboard_reads.py``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .store.models import (
-    Attempt,
-    CallbackRequest,
-    Consent,
-    Contact,
-    ContactEvent,
-    ContactTag,
-    Leg,
-    Note,
-    SmsOutbox,
-)
+from .store.models import Attempt, CallbackRequest, Contact, Leg
+from .store.timeline import attempts_with_legs, read_timeline
 
 EVENTS_SHOWN = 500  # the newest events of a contact; the log is append-only and can grow long
 
@@ -81,75 +73,30 @@ def _attempt_json(a: Attempt, legs: Sequence[Leg]) -> dict[str, Any]:
 
 
 async def attempts_of(session: AsyncSession, request_ids: Sequence[int]) -> list[dict[str, Any]]:
-    if not request_ids:
-        return []
-    attempts = list(
-        await session.scalars(
-            select(Attempt)
-            .where(Attempt.request_id.in_(request_ids))
-            .order_by(Attempt.request_id, Attempt.number)
-        )
-    )
-    legs_by_attempt: dict[int, list[Leg]] = {}
-    if attempts:
-        legs = await session.scalars(
-            select(Leg)
-            .where(Leg.attempt_id.in_([a.id for a in attempts]))
-            .order_by(Leg.attempt_id, Leg.role, Leg.try_no)
-        )
-        for leg in legs:
-            legs_by_attempt.setdefault(leg.attempt_id, []).append(leg)
-    return [_attempt_json(a, legs_by_attempt.get(a.id, [])) for a in attempts]
+    attempts, legs = await attempts_with_legs(session, request_ids)
+    return [_attempt_json(a, legs.get(a.id, [])) for a in attempts]
 
 
 async def contact_detail(session: AsyncSession, contact_id: int) -> dict[str, Any] | None:
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
+    t = await read_timeline(session, contact_id, newest_events=EVENTS_SHOWN)
+    if t is None:
         return None
-    tags = await session.scalars(
-        select(ContactTag.tag).where(ContactTag.contact_id == contact_id).order_by(ContactTag.tag)
-    )
-    notes = await session.scalars(
-        select(Note).where(Note.contact_id == contact_id).order_by(Note.created_at, Note.id)
-    )
-    requests = list(
-        await session.scalars(
-            select(CallbackRequest)
-            .where(CallbackRequest.contact_id == contact_id)
-            .order_by(CallbackRequest.created_at, CallbackRequest.id)
-        )
-    )
-    sms = await session.scalars(
-        select(SmsOutbox)
-        .where(SmsOutbox.contact_id == contact_id)
-        .order_by(SmsOutbox.created_at, SmsOutbox.id)
-    )
-    consents = await session.scalars(
-        select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.given_at, Consent.id)
-    )
-    events = list(
-        await session.scalars(
-            select(ContactEvent)
-            .where(ContactEvent.contact_id == contact_id)
-            .order_by(ContactEvent.id.desc())
-            .limit(EVENTS_SHOWN)
-        )
-    )
+    contact = t.contact
     return {
         "id": contact.id,
         "phone": contact.phone,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
-        "tags": list(tags),
+        "tags": t.tags,
         "pipeline_stage": contact.pipeline_stage,
         "sms_opted_out": contact.sms_opted_out,
         "number_invalid": contact.number_invalid,
         "notes": [
             {"kind": n.kind, "text": n.text, "request_id": n.request_id, "created_at": _iso(n.created_at)}
-            for n in notes
+            for n in t.notes
         ],
-        "requests": [request_json(r) for r in requests],
-        "attempts": await attempts_of(session, [r.id for r in requests]),
+        "requests": [request_json(r) for r in t.requests],
+        "attempts": [_attempt_json(a, t.legs.get(a.id, [])) for a in t.attempts],
         "sms": [
             {
                 "id": m.id,
@@ -162,7 +109,7 @@ async def contact_detail(session: AsyncSession, contact_id: int) -> dict[str, An
                 "sent_at": _iso(m.sent_at),
                 "delivered_at": _iso(m.delivered_at),
             }
-            for m in sms
+            for m in t.sms
         ],
         "consents": [
             {
@@ -175,11 +122,10 @@ async def contact_detail(session: AsyncSession, contact_id: int) -> dict[str, An
                 "source": c.source,
                 "given_at": _iso(c.given_at),
             }
-            for c in consents
+            for c in t.consents
         ],
         "events": [
-            {"id": e.id, "type": e.type, "data": e.data, "created_at": _iso(e.created_at)}
-            for e in reversed(events)
+            {"id": e.id, "type": e.type, "data": e.data, "created_at": _iso(e.created_at)} for e in t.events
         ],
     }
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .domain.tags import StageNames, Status, TagChange, TagNames, route_status
 from .store.models import Contact, ContactEvent, ContactTag, Note, WebhookDelivery
+from .store.rows import Row, delivery_row, event_row, note_row, tag_rows
 
 
 async def add_contact_event(
@@ -27,25 +28,18 @@ async def add_contact_event(
     webhook_urls: Sequence[str] = (),
 ) -> ContactEvent:
     """Append to the contact's event log; events sent to other systems get one delivery row per URL."""
-    event = ContactEvent(contact_id=contact_id, type=type_, data=data, created_at=now)
+    return await _add_event(session, event_row(contact_id, type_, data, now), webhook_urls, now)
+
+
+async def _add_event(
+    session: AsyncSession, row: dict[str, Any], webhook_urls: Sequence[str], now: datetime
+) -> ContactEvent:
+    event = ContactEvent(**row)
     session.add(event)
     if webhook_urls:
         await session.flush()
-        for url in webhook_urls:
-            session.add(WebhookDelivery(**_delivery_row(event.id, url, now)))
+        session.add_all([WebhookDelivery(**delivery_row(event.id, url, now)) for url in webhook_urls])
     return event
-
-
-def _delivery_row(event_id: int, url: str, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "url": url,
-        "status": "pending",
-        "tries": 0,
-        "next_try_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def status_note(change: TagChange, reason: str) -> str:
@@ -108,22 +102,39 @@ class TagRouter:
                     ContactTag.contact_id == contact.id, ContactTag.tag.in_(sorted(change.remove))
                 )
             )
-        for tag in sorted(change.add):
-            session.add(ContactTag(contact_id=contact.id, tag=tag, added_at=now))
         previous_stage = contact.pipeline_stage
+        tags, note, event = self.status_rows(
+            contact.id, new, change, current, previous_stage, now=now, request_id=request_id, reason=reason
+        )
+        session.add_all([ContactTag(**row) for row in tags])
         contact.pipeline_stage = change.stage
         contact.updated_at = now
-        text = status_note(change, reason)
-        session.add(Note(contact_id=contact.id, request_id=request_id, kind="tag", text=text, created_at=now))
-        await add_contact_event(
-            session,
-            contact.id,
-            "tag.changed",
-            status_event(contact.id, request_id, new, change, current, previous_stage, reason, now),
-            now=now,
-            webhook_urls=self.webhook_urls,
-        )
+        session.add(Note(**note))
+        await _add_event(session, event, self.webhook_urls, now)
         return change
+
+    def status_rows(
+        self,
+        contact_id: int,
+        new: Status | None,
+        change: TagChange,
+        current: Collection[str],
+        previous_stage: str | None,
+        *,
+        now: datetime,
+        request_id: int | None,
+        reason: str,
+    ) -> tuple[list[Row], Row, Row]:
+        """What a status change adds: ``(contact_tags rows, the tag note, the tag.changed event)``.
+        ``set_status`` writes them through the ORM; intake's hot path inserts them for a new contact (no tags,
+        no stage) in one batch with its own rows. The event's webhook deliveries need its id:
+        ``delivery_rows`` once it is inserted."""
+        data = status_event(contact_id, request_id, new, change, current, previous_stage, reason, now)
+        return (
+            tag_rows(contact_id, change.add, now),
+            note_row(contact_id, request_id, "tag", status_note(change, reason), now),
+            event_row(contact_id, "tag.changed", data, now),
+        )
 
     # -- a contact created in this transaction (intake's hot path) ---------------------------------
 
@@ -131,35 +142,6 @@ class TagRouter:
         """The change for a contact with no tags and no stage yet; its stage goes into the contact's row."""
         return route_status((), new, tags=self.tags, stages=self.stages)
 
-    def first_status_rows(
-        self,
-        contact_id: int,
-        new: Status,
-        change: TagChange,
-        *,
-        now: datetime,
-        request_id: int | None,
-        reason: str,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-        """What ``set_status`` writes for a new contact, as rows the caller inserts in one batch with its
-        own: ``(contact_tags rows, the tag note, the tag.changed event)``. The event's webhook deliveries
-        need its id: ``delivery_rows`` once it is inserted."""
-        tags = [{"contact_id": contact_id, "tag": tag, "added_at": now} for tag in sorted(change.add)]
-        note = {
-            "contact_id": contact_id,
-            "request_id": request_id,
-            "kind": "tag",
-            "text": status_note(change, reason),
-            "created_at": now,
-        }
-        event = {
-            "contact_id": contact_id,
-            "type": "tag.changed",
-            "data": status_event(contact_id, request_id, new, change, (), None, reason, now),
-            "created_at": now,
-        }
-        return tags, note, event
-
     def delivery_rows(self, event_id: int, *, now: datetime) -> list[dict[str, Any]]:
         """One webhook delivery row per configured URL, for an event already inserted."""
-        return [_delivery_row(event_id, url, now) for url in self.webhook_urls]
+        return [delivery_row(event_id, url, now) for url in self.webhook_urls]

@@ -14,7 +14,7 @@ quiet hours that allow every hour (the workers use the real clock), ``calendar.f
 ``calls.min_talk_seconds`` 0.5 (the simulator's 20 s talk lasts 1 s of wall time; the worker measures it
 in wall time, and a "short call" would only add a retry and an SMS to the same load).
 
-Requests: ``2 × --requests`` are written beforehand with ``Lifecycle.submit`` (what intake writes), due
+Requests: ``2 × --requests`` are written beforehand with ``Lifecycle.intake.submit`` (what intake writes), due
 far in the future. A phase makes its batch arrive open loop at ``--rate`` per second: every 50 ms the
 requests whose arrival time has come get ``due_at = now`` and one ``NOTIFY callback_attempts`` (what intake
 does: commit, then wake the workers). Phase 1: one worker; phase 2: ``--workers`` workers, on the next
@@ -290,7 +290,7 @@ async def submit_all(db_url: str, count: int, admin_count: int) -> list[int]:
 
         async def one(i: int) -> None:
             async with sessions.begin() as session:
-                await lifecycle.submit(
+                await lifecycle.intake.submit(
                     session, IntakeData("Ada", "Lovelace", number(i), "bench", "ok", "api")
                 )
 
@@ -464,7 +464,7 @@ async def main() -> None:
         await upgrade(db_url)
         t = time.monotonic()
         ids = await submit_all(db_url, 2 * args.requests, args.admins)
-        print(f"{len(ids)} requests submitted with Lifecycle.submit in {time.monotonic() - t:.1f} s")
+        print(f"{len(ids)} requests submitted with Lifecycle.intake.submit in {time.monotonic() - t:.1f} s")
         with tempfile.TemporaryDirectory(prefix="cb-scale-") as tmp:
             logs = Path(args.logs) if args.logs else Path(tmp)
             logs.mkdir(parents=True, exist_ok=True)

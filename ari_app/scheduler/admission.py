@@ -79,9 +79,11 @@ async def start_attempt(
         try:
             async with sessions.begin() as session:
                 if not await _trunk_has_room(session, max_concurrent):
-                    await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "trunk full")
+                    await lifecycle.attempts.requeue_unstarted(
+                        session, attempt_id, REQUEUE_DELAY, "trunk full"
+                    )
                     return Admission(None, "trunk_full")
-                start = await lifecycle.begin_attempt(session, attempt_id, app=app, server=server)
+                start = await lifecycle.attempts.begin(session, attempt_id, app=app, server=server)
                 if start is None:
                     return Admission(None, "not_startable")
                 await session.flush()  # running, no admin yet
@@ -95,7 +97,9 @@ async def start_attempt(
             if TRUNK_FULL in str(exc.orig):
                 picking.drop()
                 async with sessions.begin() as session:
-                    await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "trunk full")
+                    await lifecycle.attempts.requeue_unstarted(
+                        session, attempt_id, REQUEUE_DELAY, "trunk full"
+                    )
                 return Admission(None, "trunk_full")
             if not _admin_taken(exc):
                 picking.drop()
@@ -109,7 +113,7 @@ async def start_attempt(
             raise
     picking.drop()
     async with sessions.begin() as session:
-        await lifecycle.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "no admin free")
+        await lifecycle.attempts.requeue_unstarted(session, attempt_id, REQUEUE_DELAY, "no admin free")
     return Admission(None, "no_admin")
 
 

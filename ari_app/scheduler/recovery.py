@@ -64,7 +64,9 @@ class Recovery:
                 in_flight.append(attempt_id)
             else:
                 async with self.sessions.begin() as session:
-                    await self.lifecycle.requeue_unstarted(session, attempt_id, 0.0, "worker restarted")
+                    await self.lifecycle.attempts.requeue_unstarted(
+                        session, attempt_id, 0.0, "worker restarted"
+                    )
         return in_flight
 
     async def needs_reconcile(self, attempt_id: int) -> bool:
@@ -97,13 +99,13 @@ class Recovery:
         adopted = await self._readopt(attempt, legs) if attempt is not None else None
         if adopted is not None:
             async with self.sessions.begin() as session:
-                await self.lifecycle.finish_attempt(session, attempt_id, adopted)
+                await self.lifecycle.attempts.finish(session, attempt_id, adopted)
             log.info("attempt %s re-adopted and finished: %s", attempt_id, adopted.outcome.value)
             return adopted
         await self.adoption.end_live(attempt_id, [leg.channel_id for leg in legs if leg.state != "ended"])
         result = self.judge(legs)
         async with self.sessions.begin() as session:
-            await self.lifecycle.finish_attempt(session, attempt_id, result)
+            await self.lifecycle.attempts.finish(session, attempt_id, result)
         log.info("attempt %s reconciled: %s (%s)", attempt_id, result.outcome.value, result.detail)
         return result
 

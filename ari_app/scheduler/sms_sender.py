@@ -98,7 +98,7 @@ class SmsSender:
 
     async def deliver_one(self, sms_id: int) -> bool:
         now = self.clock.now()
-        lc = self.lifecycle
+        lc = self.lifecycle.context
         async with self.sessions.begin() as session:
             msg = await session.get(SmsOutbox, sms_id)
             if msg is None or msg.status != "queued":

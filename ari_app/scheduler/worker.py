@@ -227,7 +227,7 @@ class Worker:
 
             async def finish() -> None:  # idempotent: an attempt already done is left alone
                 async with self.sessions.begin() as session:
-                    await self.lifecycle.finish_attempt(session, attempt_id, result)
+                    await self.lifecycle.attempts.finish(session, attempt_id, result)
 
             # The call is over and its outcome only in memory: wait out a database restart to record it.
             await retry_while_unavailable(finish, what=f"attempt {attempt_id} outcome")

@@ -66,11 +66,11 @@ async def close_callback_request(request: web.Request) -> web.Response:
     by = request.get(AUTH_NAME, "api")
     async with services.sessions() as session:
         if close.action == "complete":
-            await services.lifecycle.complete_by_hand(
+            await services.lifecycle.closing.complete_by_hand(
                 session, request_id, note=close.note or "closed by hand", by=by
             )
         else:
-            await services.lifecycle.cancel(
+            await services.lifecycle.closing.cancel(
                 session, request_id, reason=close.note or "cancelled by hand", by=by
             )
         await session.commit()
@@ -95,7 +95,7 @@ async def opt_out_contact(request: web.Request) -> web.Response:
         contact = await session.get(Contact, contact_id)
         if contact is None:
             raise NotFound("no such contact", id=contact_id)
-        await services.lifecycle.opt_out(session, contact, via=request.get(AUTH_NAME, "api"))
+        await services.lifecycle.outreach.opt_out(session, contact, via=request.get(AUTH_NAME, "api"))
         await session.commit()
         body = await read_models.contact_detail(session, contact_id)
     services.wake()

@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.text import clean_text
 from ..errors import CallbackError, Conflict, NotFound, RateLimited, ValidationFailed
 from ..store.models import OPEN_REQUEST_STATUSES, CallbackRequest, Contact
 from . import dashboard_reads as reads
@@ -38,7 +39,7 @@ from .dashboard_auth import (
 )
 from .keys import SERVICES, TEMPLATES
 from .public import public
-from .schemas import NOTE_MAX, clean_text
+from .schemas import NOTE_MAX
 
 ADMIN_CSP = (
     "default-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
@@ -234,13 +235,13 @@ async def contact_action(request: web.Request) -> web.Response:
             by = admin.display
             if action == "call-now":
                 target = await _latest_request(session, contact_id, OPEN_REQUEST_STATUSES)
-                await services.lifecycle.call_now(session, target.id, by=by)
+                await services.lifecycle.by_hand.call_now(session, target.id, by=by)
             elif action == "requeue":
                 target = await _latest_request(session, contact_id, ("incomplete", *OPEN_REQUEST_STATUSES))
-                await services.lifecycle.requeue(session, target.id, by=by)
+                await services.lifecycle.by_hand.requeue(session, target.id, by=by)
             elif action == "cancel":
                 target = await _latest_request(session, contact_id, OPEN_REQUEST_STATUSES)
-                await services.lifecycle.cancel(
+                await services.lifecycle.closing.cancel(
                     session, target.id, reason="cancelled from the dashboard", by=by
                 )
             elif action == "note":
@@ -248,9 +249,9 @@ async def contact_action(request: web.Request) -> web.Response:
                 text = clean_text(raw if isinstance(raw, str) else "")
                 if not text or len(text) > NOTE_MAX:
                     raise ValidationFailed(f"write a note of 1 to {NOTE_MAX} characters", field="text")
-                await services.lifecycle.add_note(session, contact_id, text, by=by)
+                await services.lifecycle.by_hand.add_note(session, contact_id, text, by=by)
             elif action == "opt-out":
-                await services.lifecycle.opt_out(session, contact, via=f"dashboard ({by})")
+                await services.lifecycle.outreach.opt_out(session, contact, via=f"dashboard ({by})")
             else:
                 raise NotFound("no such action", action=action[:20])
             await session.commit()

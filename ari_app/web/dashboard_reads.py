@@ -24,14 +24,13 @@ from ..settings import Settings
 from ..store.models import (
     Attempt,
     CallbackRequest,
-    Consent,
     Contact,
     ContactEvent,
-    ContactTag,
     Leg,
     Note,
     SmsOutbox,
 )
+from ..store.timeline import read_timeline
 from .words import allowed_sentence, outcome_sentence, reason_words, stage_sentence, when_text, zone_name
 
 BOARD_CARDS = 300  # the most recently active contacts; older ones are on the API's list
@@ -286,9 +285,11 @@ def _leg_view(leg: Leg) -> LegView:
 
 
 async def contact_view(session: AsyncSession, settings: Settings, contact_id: int) -> ContactView | None:
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
+    # The status items are said from the tag.changed events (they have the stages apart), all of them.
+    t = await read_timeline(session, contact_id, event_type="tag.changed")
+    if t is None:
         return None
+    contact = t.contact
     tz = ZoneInfo(settings.business.timezone)
     zones = lead_zones(contact.phone)
     items: list[Item] = []
@@ -299,15 +300,9 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
     def item(at: datetime, kind: str, title: str, *, lead: bool = False, **kw: Any) -> None:
         items.append(Item(at=at, when=when(at, lead=lead), kind=kind, title=title, **kw))
 
-    requests = list(
-        await session.scalars(
-            select(CallbackRequest)
-            .where(CallbackRequest.contact_id == contact_id)
-            .order_by(CallbackRequest.id)
-        )
-    )
+    requests = sorted(t.requests, key=lambda r: r.id)
     attempt_logs: dict[tuple[int | None, int], str] = {}
-    for note in await session.scalars(select(Note).where(Note.contact_id == contact_id)):
+    for note in t.notes:
         if note.kind == "tag":
             continue  # said from the tag.changed event below, which has the stages apart
         ended = _ATTEMPT_LOG.match(note.text) if note.kind == "system" else None
@@ -318,9 +313,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             note.kind, "System"
         )
         item(note.created_at, "note", title, text=note.text)
-    for event in await session.scalars(
-        select(ContactEvent).where(ContactEvent.contact_id == contact_id, ContactEvent.type == "tag.changed")
-    ):
+    for event in t.events:
         data = event.data or {}
         technical = [("Tags added", ", ".join(data.get("added") or [])),
                      ("Tags removed", ", ".join(data.get("removed") or [])),
@@ -333,19 +326,8 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             facts=[("Why", reason_words(str(data.get("reason") or ""), OUTCOME_LABELS))],
             technical=[f for f in technical if f[1]],
         )
-    attempts = list(
-        await session.scalars(
-            select(Attempt)
-            .where(Attempt.request_id.in_([r.id for r in requests] or [-1]))
-            .order_by(Attempt.id)
-        )
-    )
-    legs: dict[int, list[Leg]] = {}
-    if attempts:
-        for leg in await session.scalars(
-            select(Leg).where(Leg.attempt_id.in_([a.id for a in attempts])).order_by(Leg.id)
-        ):
-            legs.setdefault(leg.attempt_id, []).append(leg)
+    attempts = sorted(t.attempts, key=lambda a: a.id)
+    legs = {attempt_id: sorted(mine, key=lambda leg: leg.id) for attempt_id, mine in t.legs.items()}
     live = ""
     request_status = {r.id: r.status for r in requests}
     for a in attempts:
@@ -383,7 +365,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             legs=[_leg_view(leg) for leg in mine],
             evidence=_flatten(a.evidence or {}),
         )
-    for m in await session.scalars(select(SmsOutbox).where(SmsOutbox.contact_id == contact_id)):
+    for m in t.sms:
         facts = [("To", m.to_phone), ("Tries", str(m.tries))]
         if m.sent_at:
             facts.append(("Sent", when(m.sent_at, lead=True)))
@@ -399,7 +381,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             status=m.status,
             facts=facts,
         )
-    for c in await session.scalars(select(Consent).where(Consent.contact_id == contact_id)):
+    for c in t.consents:
         facts = [
             ("Source", c.source),
             ("IP", c.ip or ""),
@@ -414,7 +396,6 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         item(r.created_at, "request", f"Callback request #{r.id}", text=r.reason, facts=facts)
     items.sort(key=lambda i: (i.at, i.kind), reverse=True)
 
-    tags = list(await session.scalars(select(ContactTag.tag).where(ContactTag.contact_id == contact_id)))
     latest = requests[-1] if requests else None
     open_id = next((r.id for r in requests if r.status in ("pending", "calling")), None)
     return ContactView(
@@ -425,7 +406,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         phone=contact.phone,
         zone=", ".join(f"{zone_name(z)} ({z})" for z in zones[:3]) + (", …" if len(zones) > 3 else ""),
         stage=contact.pipeline_stage or "",
-        tags=sorted(tags),
+        tags=sorted(t.tags),
         sms_opted_out=contact.sms_opted_out,
         number_invalid=contact.number_invalid,
         open_request_id=open_id,

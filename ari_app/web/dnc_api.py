@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field
 
 from .. import dnc
 from ..domain.phone import PhoneError
+from ..domain.text import clean_line
 from ..errors import NotFound, ValidationFailed
 from .api import MAX_LIMIT
 from .api import _query_int as query_int
@@ -20,7 +21,7 @@ from .auth import AUTH_NAME
 from .body import read_model
 from .errors import BodyTooLarge, UnsupportedMediaType
 from .keys import SERVICES
-from .schemas import _Strict, clean_line
+from .schemas import _Strict
 
 IMPORT_MAX_BYTES = 1024 * 1024
 _CSV_TYPES = ("text/csv", "text/plain", "application/csv")

@@ -1,4 +1,4 @@
-"""Intake: the JSON API and the public form's POST both end in ``Lifecycle.submit``.
+"""Intake: the JSON API and the public form's POST both end in ``Lifecycle.intake.submit``.
 
 Limits: the public form is limited per client IP per minute (in memory, this process); both routes are
 limited per number per day, counted from the stored requests (new requests only: a merge calls no one).
@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.phone import timezones_of
+from ..domain.text import clean_line
 from ..domain.workflow import missed_call_when_text
 from ..errors import Conflict, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData, IntakeResult
@@ -21,7 +22,7 @@ from ..settings import Settings
 from . import captcha
 from .body import read_model
 from .keys import IP_LIMITER, SERVICES
-from .schemas import CallbackRequestIn, clean_line
+from .schemas import CallbackRequestIn
 
 IDEMPOTENCY_KEY_MAX = 200
 USER_AGENT_MAX = 500
@@ -64,7 +65,7 @@ async def submit(services: Services, data: IntakeData, key: str | None) -> Intak
     for try_no in (1, 2):
         try:
             async with services.sessions() as session:
-                result = await services.lifecycle.submit(
+                result = await services.lifecycle.intake.submit(
                     session,
                     data,
                     idempotency_key=key,

@@ -5,45 +5,18 @@ Text is stored as plain text and escaped where it is shown; we never strip or re
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 from ..domain.phone import normalise_phone
+from ..domain.text import clean_line, clean_text
 
 NAME_MAX = 100
 REASON_MAX = 1000
 NOTE_MAX = 1000
 URL_MAX = 2000
 CONSENT_TEXT_MAX = 2000
-
-_SPACES = re.compile(r"[ \t]+")
-
-
-def _drop_controls(text: str, *, keep_newlines: bool) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    kept = []
-    for ch in text:
-        if ch == "\n" and keep_newlines:
-            kept.append(ch)
-        elif ch in "\t\n":
-            kept.append(" ")
-        elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            kept.append(ch)
-    return "".join(kept)
-
-
-def clean_line(text: str) -> str:
-    """One line of text: control and format characters removed, runs of spaces folded, trimmed."""
-    return _SPACES.sub(" ", _drop_controls(text, keep_newlines=False)).strip()
-
-
-def clean_text(text: str) -> str:
-    """Several lines allowed; other control characters removed."""
-    lines = [_SPACES.sub(" ", line).strip() for line in _drop_controls(text, keep_newlines=True).split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _required_line(text: str) -> str:

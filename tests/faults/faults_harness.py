@@ -2,7 +2,7 @@
 database of the test's own. Every wait is bounded; every process is killed when the test ends.
 
 Workers run ``python -m ari_app.cli worker --config F`` on the real clock; the simulator runs callee timings
-``SPEED`` times faster. Requests are written the way intake writes them (``Lifecycle.submit``).
+``SPEED`` times faster. Requests are written the way intake writes them (``Lifecycle.intake.submit``).
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ class FaultStack:
     async def submit(self, phone: str) -> int:
         lifecycle = Lifecycle(self.settings(), RealClock())
         async with self.sessions.begin() as session:
-            result = await lifecycle.submit(
+            result = await lifecycle.intake.submit(
                 session, IntakeData("Ada", "Lovelace", phone, "call me", "I agree", "api")
             )
         return int(result.body["id"])

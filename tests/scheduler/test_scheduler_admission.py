@@ -43,7 +43,7 @@ async def due_attempts(
 ) -> list[int]:
     for n in range(count):
         async with sessions.begin() as session:
-            await lifecycle.submit(
+            await lifecycle.intake.submit(
                 session,
                 IntakeData("Ada", "Lovelace", f"+1212555{1000 + n:04d}", "quote", "ok", "api"),
             )

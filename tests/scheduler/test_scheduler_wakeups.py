@@ -45,7 +45,7 @@ def settings(db_url: str, sim_url: str, app: str) -> Settings:
 async def submit(services: Services, phone: str) -> int:
     """What intake does: commit the request and its first attempt, then wake the workers."""
     async with services.sessions.begin() as session:
-        result = await services.lifecycle.submit(
+        result = await services.lifecycle.intake.submit(
             session, IntakeData("Ada", "Lovelace", phone, "call me", "I agree", "api")
         )
     services.wake()

@@ -160,7 +160,7 @@ async def test_template_syntax_in_a_name_is_neither_run_nor_texted(
         request = await session.get(CallbackRequest, created["id"])
         assert contact is not None and request is not None
         # The message the lifecycle writes after a missed call, from the shipped templates.
-        message = await services.lifecycle.queue_sms(
+        message = await services.lifecycle.outreach.queue_sms(
             session, contact, request, "missed_call", key="attack", when="tomorrow at 10 AM"
         )
         await session.commit()
@@ -323,7 +323,7 @@ async def test_forged_provider_hooks_are_refused_and_change_nothing(
     async with db_sessionmaker() as session:
         contact = await session.get(Contact, created["contact_id"])
         assert contact is not None
-        message = await services.lifecycle.queue_sms(session, contact, None, "help", key="forged")
+        message = await services.lifecycle.outreach.queue_sms(session, contact, None, "help", key="forged")
         await session.commit()
     key = message.idempotency_key
     before = await _world(db_sessionmaker)

@@ -1,5 +1,6 @@
 """A number's first request is written by a faster path than a returning contact's (Core inserts, no ORM
-unit of work): both must add the same rows, on SQLite and on PostgreSQL."""
+unit of work), from the same row builders: both must add the same rows, in the same order, on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ async def _submit_and_collect(
     async with sessions() as session:
         before = {m: await session.scalar(select(func.coalesce(func.max(m.id), 0))) for m in TABLES}
     async with sessions.begin() as session:
-        result = await lifecycle.submit(session, data)
+        result = await lifecycle.intake.submit(session, data)
     added: dict[str, list[dict[str, Any]]] = {}
     async with sessions() as session:
         for model in TABLES:
@@ -76,7 +77,7 @@ async def test_a_first_request_and_a_returning_contacts_request_add_the_same_row
     lifecycle = Lifecycle(settings, VirtualClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC)))
     first, rows_first = await _submit_and_collect(db_sessionmaker, lifecycle, _data("+12125550101"))
     async with db_sessionmaker.begin() as session:
-        await lifecycle.cancel(session, first.body["id"], reason="test", by="an admin")
+        await lifecycle.closing.cancel(session, first.body["id"], reason="test", by="an admin")
     again, rows_again = await _submit_and_collect(db_sessionmaker, lifecycle, _data("+12125550101"))
 
     assert (first.status_code, again.status_code) == (201, 201)

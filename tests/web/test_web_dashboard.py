@@ -232,7 +232,7 @@ async def test_the_contact_page_says_what_happened_in_sentences_with_the_detail_
 ) -> None:
     await client.post("/api/v1/callback-requests", json=intake_body(phone=CHICAGO_LEAD), headers=_bearer())
     async with services.sessions() as session:
-        await services.lifecycle.finish_attempt(
+        await services.lifecycle.attempts.finish(
             session, 1, AttemptResult(Outcome.LEAD_BUSY, "cause 17 User busy, dial status BUSY")
         )
         await session.commit()

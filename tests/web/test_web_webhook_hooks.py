@@ -73,7 +73,9 @@ async def _queued_message(services: Services, db_sessionmaker: Any, contact_id: 
     async with db_sessionmaker() as session:
         contact = await session.get(Contact, contact_id)
         assert contact is not None
-        message = await services.lifecycle.queue_sms(session, contact, None, "help", key="webhook-dlr")
+        message = await services.lifecycle.outreach.queue_sms(
+            session, contact, None, "help", key="webhook-dlr"
+        )
         await session.commit()
     return message.idempotency_key
 

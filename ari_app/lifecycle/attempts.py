@@ -1,0 +1,219 @@
+"""An attempt starts (the checks made at the moment of dialling) and ends (wf-1.2 / wf-1.3: the outcome
+applied in one transaction: tags, notes, the next attempt, the SMS)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import call_log
+from ..domain.attempts import AttemptResult, AttemptStart
+from ..domain.calendar import NoSlotError, is_allowed
+from ..domain.outcomes import Outcome
+from ..domain.phone import timezones_of
+from ..domain.workflow import (
+    Decision,
+    amd_enabled,
+    attempt_is_final,
+    decide_after_attempt,
+    missed_call_when_text,
+)
+from ..logs import bind_log_ids
+from ..store.models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact
+from ..store.requests import on_dnc
+from .closing import Closing
+from .context import Context
+from .outreach import Outreach
+
+log = logging.getLogger(__name__)
+# One readable line per finished attempt, for the operator watching `callback demo` or `serve`.
+calls_log = logging.getLogger("callback.calls")
+
+_RETRY_KINDS = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"}
+
+
+class Attempts:
+    def __init__(self, ctx: Context, closing: Closing, outreach: Outreach) -> None:
+        self.ctx = ctx
+        self.closing = closing
+        self.outreach = outreach
+
+    async def begin(
+        self, session: AsyncSession, attempt_id: int, *, app: str, server: str
+    ) -> AttemptStart | None:
+        """Mark a claimed attempt running, or reschedule/cancel it when it may not dial now. Its admin is
+        the caller's to take (``scheduler/admission.py``), in the same transaction."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status != "claimed":
+            return None
+        request = await session.get(CallbackRequest, attempt.request_id)
+        assert request is not None
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        if request.status not in OPEN_REQUEST_STATUSES:
+            attempt.status, attempt.updated_at = "cancelled", now
+            return None
+        if await on_dnc(session, contact.phone):
+            await self.closing.cancel(
+                session, request.id, reason="number is on the do-not-call list", by="system"
+            )
+            return None
+        allowed, evidence = is_allowed(now, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=contact.phone)
+        if not allowed:
+            # Claimed late (a backlog, a restart): move to the next allowed instant; nothing is used up.
+            slot = ctx.slot_after(now, contact.phone)
+            attempt.status, attempt.due_at, attempt.evidence = "scheduled", slot.at, slot.evidence
+            attempt.lease_owner = attempt.lease_until = None
+            attempt.updated_at = now
+            ctx.note(
+                session, contact.id, request.id, "system", "Attempt moved: outside the allowed hours now"
+            )
+            return None
+        attempt.status = "running"
+        attempt.started_at = now
+        attempt.updated_at = now
+        attempt.ari_app = app
+        attempt.ari_server = server
+        attempt.final = attempt_is_final(request.lead_attempts_used, ctx.policy)
+        attempt.evidence = {
+            **(attempt.evidence or {}),
+            "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
+        }
+        request.status, request.updated_at = "calling", now
+        bind_log_ids(contact_id=contact.id)  # the rest of this call's lines name the contact too
+        call_log.call_starting(
+            attempt.lead_attempt,
+            ctx.policy.max_attempts,
+            f"{contact.first_name} {contact.last_name}".strip(),
+            contact.phone,
+            final=attempt.final,
+            amd=amd_enabled(ctx.policy, attempt.final),
+        )
+        return AttemptStart(
+            attempt_id=attempt.id,
+            lead_phone=contact.phone,
+            final=attempt.final,
+            amd=amd_enabled(ctx.policy, attempt.final),
+        )
+
+    async def requeue_unstarted(self, session: AsyncSession, attempt_id: int, delay: float, why: str) -> None:
+        """A claimed attempt that could not start (no admin free, pacing): back to the queue, nothing used."""
+        now = self.ctx.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status not in ("claimed", "running"):
+            return
+        attempt.status = "scheduled"
+        attempt.due_at = now + timedelta(seconds=delay)
+        attempt.lease_owner = attempt.lease_until = None
+        attempt.updated_at = now
+        log.info("attempt %s requeued: %s", attempt_id, why)
+
+    async def finish(self, session: AsyncSession, attempt_id: int, result: AttemptResult) -> Decision | None:
+        now = self.ctx.clock.now()
+        attempt = await session.get(Attempt, attempt_id)
+        if attempt is None or attempt.status == "done":
+            return None  # finished already (e.g. by recovery): never apply an outcome twice
+        request = await session.get(CallbackRequest, attempt.request_id)
+        assert request is not None
+        contact = await session.get(Contact, request.contact_id)
+        assert contact is not None
+        attempt.status = "done"
+        attempt.outcome = result.outcome.value
+        attempt.outcome_detail = result.detail
+        attempt.talk_seconds = result.talk_seconds
+        attempt.ended_at = now
+        attempt.updated_at = now
+        attempt.lease_owner = attempt.lease_until = None
+        if result.admin_name:
+            attempt.admin_name = result.admin_name
+
+        outcome = result.outcome
+        if outcome is Outcome.DIAL_UNKNOWN:
+            # Unresolvable: the phone may have rung. Count it as the lead's attempt, never dial it again.
+            outcome = Outcome.LEAD_UNREACHABLE
+        cancelled = request.status == "cancelled"
+        decision = decide_after_attempt(
+            outcome,
+            lead_attempts_used_before=request.lead_attempts_used,
+            system_failures=request.system_failures,
+            policy=self.ctx.policy,
+        )
+        request.lead_attempts_used = decision.lead_attempts_used
+        request.system_failures = request.system_failures + 1 if outcome is Outcome.SYSTEM_ERROR else 0
+        request.updated_at = now
+        self.ctx.note(
+            session,
+            contact.id,
+            request.id,
+            "system",
+            f"Attempt {attempt.number} (lead attempt {attempt.lead_attempt}): {outcome.value}"
+            + (f" - {result.detail}" if result.detail else "")
+            + f". {decision.note}",
+        )
+        await self.ctx.event(
+            session,
+            contact.id,
+            "attempt.outcome",
+            {
+                "request_id": request.id,
+                "attempt_id": attempt.id,
+                "outcome": outcome.value,
+                "detail": result.detail,
+                "talk_seconds": result.talk_seconds,
+            },
+        )
+        if cancelled:
+            return decision  # cancelled while the call ran: the outcome is recorded, nothing else follows
+        if decision.flag_invalid_number:
+            contact.number_invalid = True
+            contact.updated_at = now
+        if decision.status is not None:
+            await self.ctx.router.set_status(
+                session, contact, decision.status, now=now, request_id=request.id, reason=outcome.value
+            )
+        next_attempt: Attempt | None = None
+        if decision.retry != "none":
+            earliest = now + timedelta(seconds=decision.retry_after)
+            try:
+                slot = self.ctx.slot_after(earliest, contact.phone)
+            except NoSlotError as exc:
+                self.ctx.note(
+                    session, contact.id, request.id, "system", f"No allowed time to call again: {exc}"
+                )
+                request.status, request.closed_at = "incomplete", now
+                request.close_reason = "no allowed time to call again"
+            else:
+                next_attempt = await self.ctx.schedule(
+                    session, request, slot, kind=_RETRY_KINDS[decision.retry]
+                )
+                request.status = "pending"
+        else:
+            request.status = decision.request_status
+            request.closed_at = now
+            request.close_reason = outcome.value
+        if decision.sms is not None:
+            when = ""
+            if next_attempt is not None:
+                when = missed_call_when_text(next_attempt.due_at, timezones_of(contact.phone)[0], now)
+            await self.outreach.queue_sms(
+                session, contact, request, decision.sms, key=f"{attempt.id}", when=when
+            )
+        calls_log.info(
+            "call %d of %d to %s %s ended: %s (%s) -> %s%s%s",
+            attempt.lead_attempt,
+            self.ctx.policy.max_attempts,
+            contact.first_name,
+            contact.last_name,
+            outcome.value,
+            result.detail or "no detail",
+            decision.status.value.capitalize() if decision.status is not None else "status unchanged",
+            f", SMS {decision.sms} queued" if decision.sms else "",
+            f", next call {call_log.when_text(next_attempt.due_at, self.ctx.calendar.tz)}"
+            if next_attempt is not None
+            else "",
+        )
+        return decision

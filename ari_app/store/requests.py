@@ -1,0 +1,60 @@
+"""Look-ups and bulk changes of contacts, requests and attempts that the lifecycle's use cases share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact, Dnc
+
+
+async def on_dnc(session: AsyncSession, phone: str) -> bool:
+    return await session.get(Dnc, phone) is not None
+
+
+async def contact_by_phone(session: AsyncSession, phone: str) -> Contact | None:
+    return await session.scalar(select(Contact).where(Contact.phone == phone))
+
+
+async def open_request(session: AsyncSession, contact_id: int) -> CallbackRequest | None:
+    """The contact's open request (there is at most one: intake merges into it)."""
+    return await session.scalar(
+        select(CallbackRequest).where(
+            CallbackRequest.contact_id == contact_id, CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)
+        )
+    )
+
+
+async def open_request_ids(session: AsyncSession, contact_id: int) -> list[int]:
+    ids = await session.scalars(
+        select(CallbackRequest.id).where(
+            CallbackRequest.contact_id == contact_id, CallbackRequest.status.in_(OPEN_REQUEST_STATUSES)
+        )
+    )
+    return list(ids)
+
+
+async def next_attempt_number(session: AsyncSession, request_id: int) -> int:
+    numbers = await session.scalars(select(Attempt.number).where(Attempt.request_id == request_id))
+    return max(numbers, default=0) + 1
+
+
+async def next_scheduled(session: AsyncSession, request_id: int) -> Attempt | None:
+    """The request's next attempt still to come (scheduled, or already claimed or running)."""
+    return await session.scalar(
+        select(Attempt)
+        .where(Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed", "running")))
+        .order_by(Attempt.due_at)
+        .limit(1)
+    )
+
+
+async def cancel_unstarted_attempts(session: AsyncSession, request_id: int, now: datetime) -> None:
+    """Drop the request's calls not started yet; one already ringing ends on its own and is recorded."""
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed")))
+        .values(status="cancelled", updated_at=now)
+    )
