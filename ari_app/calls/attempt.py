@@ -10,15 +10,13 @@ the facts they gather are classified by ``domain.outcomes``.
 from __future__ import annotations
 
 from ..ari.errors import AriError, AriUnreachable
-from ..domain.attempts import AttemptPlan, AttemptResult, AttemptStart
+from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
 from .admin_side import let_admin_go, ring_admin, tell_admin, whisper
 from .call import Call, End
 from .connected import bridge_and_talk
 from .drop import voicemail_drop
 from .lead_side import detect_machine, ring_lead
-
-__all__ = ["AttemptCall", "AttemptPlan", "AttemptResult", "AttemptStart"]
 
 
 class AttemptCall(Call):
