@@ -19,7 +19,7 @@ from ari_app.simulator import Scenario
 
 from .conftest import APP, SAMPLES, Client, Events
 
-SPEED = 20.0
+SPEED = 8.0  # slow enough that the callee margins below (0.3 s simulated: 38 ms wall) survive a loaded CI
 MAX_GAP = 12.0  # recorded seconds; longer idle gaps are shortened (nothing is scheduled that late)
 KEPT_VARIABLES = {"STASISSTATUS", "AMDSTATUS", "AMDCAUSE"}
 
@@ -58,7 +58,7 @@ REPLAY_SCENARIO = Scenario.from_dict(
 )
 SOUNDS = {"beep": 0.42, "vm-goodbye": 0.5}
 # Callee timings sit a few tenths of a second before the recorded requests that depend on them, so the
-# replay keeps the recorded order even on a loaded machine (0.3 s simulated = 15 ms wall at SPEED).
+# replay keeps the recorded order even on a loaded machine.
 
 RECORDINGS = [
     *(
