@@ -29,10 +29,9 @@ from .calls.media import MediaCatalog
 from .calls.runner import CallRunner
 from .clock import Clock
 from .domain.attempts import AttemptResult
-from .leg_journal import StoreJournal
 from .lifecycle import Lifecycle
 from .logs import protect_settings
-from .metrics import Metrics
+from .ops.metrics import Metrics
 from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.sms_sender import SmsSender
@@ -44,6 +43,7 @@ from .settings import Settings
 from .sms.gateway import SmsGateway, make_gateway
 from .store.engine import engine_for, make_sessionmaker
 from .store.installation import installation_id
+from .store.leg_journal import StoreJournal
 from .store.migrate import upgrade
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from .domain.validation import error_message
 from .errors import ConfigError
-from .validation import error_message
 
 
 class _Section(BaseModel):

@@ -55,9 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ari_app.audio.manifest import SHIPPED_SOUNDS  # noqa: E402
-from ari_app.basic_auth import basic_auth  # noqa: E402
 from ari_app.calls.ids import parse_leg_id  # noqa: E402
 from ari_app.clock import RealClock  # noqa: E402
+from ari_app.http.basic_auth import basic_auth  # noqa: E402
 from ari_app.lifecycle import IntakeData, Lifecycle  # noqa: E402
 from ari_app.settings import load_settings  # noqa: E402
 from ari_app.store.engine import make_engine, make_sessionmaker  # noqa: E402

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from ..basic_auth import basic_auth
+from ..http.basic_auth import basic_auth
 from .errors import (
     AriError,
     AriOutcomeUnknown,

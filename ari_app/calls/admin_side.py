@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from .. import call_log
 from ..ari.errors import AriNotFound, AriOutcomeUnknown, AriServerError
 from ..domain.outcomes import Outcome, classify_admin
 from ..domain.phone import dial_digits
+from ..logs import call_log
 from .call import Call, End
 from .legs import PlaybackState
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import call_log
 from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
+from ..logs import call_log
 from .call import Call, End
 from .drop import admin_drop
 from .legs import LegState, talk_seconds

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from .. import call_log
 from ..ari.errors import AriError, AriNotFound, AriOutcomeUnknown, AriServerError
 from ..domain.outcomes import Outcome
 from ..domain.phone import dial_digits
+from ..logs import call_log
 from .admin_side import RING_MARGIN, allocation_failed
 from .call import Call, End
 from .drop import listen_for_talk

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..app import Runtime
 from ..audio.manifest import effective_sounds_dir, sound_durations
-from ..basic_auth import basic_auth
 from ..calls.ids import parse_leg_id
 from ..clock import Clock, VirtualClock
+from ..http.basic_auth import basic_auth
 from ..settings import Settings, _merge, load_settings
 from ..simulator.scenario import Scenario
 from ..simulator.server import SimulatorServer

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import call_log
 from ..domain.attempts import AttemptResult, AttemptStart
 from ..domain.calendar import NoSlotError, is_allowed
 from ..domain.outcomes import Outcome
@@ -20,7 +19,7 @@ from ..domain.workflow import (
     decide_after_attempt,
     missed_call_when_text,
 )
-from ..logs import bind_log_ids
+from ..logs import bind_log_ids, call_log
 from ..store.models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact
 from ..store.requests import on_dnc
 from .closing import Closing

@@ -16,7 +16,7 @@ from ..settings import Settings
 from ..store.models import Attempt, CallbackRequest, Note
 from ..store.requests import next_attempt_number
 from ..store.rows import attempt_row, note_row
-from ..tag_router import TagRouter, add_contact_event
+from .tag_router import TagRouter, add_contact_event
 
 
 class Context:

@@ -16,11 +16,11 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import dnc
 from ..domain.phone import PhoneError, normalise_phone
 from ..domain.text import clean_text
 from ..sms.gateway import DeliveryReport, InboundSms
 from ..sms.replies import ReplyKind, classify_reply
+from ..store import dnc
 from ..store.models import Contact, Note
 from ..store.outbox import key_used, message_with_key
 from ..store.requests import contact_by_phone

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .. import call_log
 from ..domain.calendar import Slot, first_call_at, is_allowed
 from ..domain.tags import Status
 from ..domain.workflow import attempt_is_final
 from ..errors import Conflict, RateLimited, ValidationFailed
+from ..logs import call_log
 from ..store import intake as store
 from ..store.models import (
     OPEN_REQUEST_STATUSES,

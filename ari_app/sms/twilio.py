@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 
-from ..basic_auth import basic_auth_value as basic_auth
 from ..errors import ValidationFailed
+from ..http.basic_auth import basic_auth_value as basic_auth
 from .gateway import (
     DEFAULT_TIMEOUT,
     DeliveryReport,

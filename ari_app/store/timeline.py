@@ -1,4 +1,4 @@
-"""A contact's timeline, read once for both who show it: the API (``read_models.contact_detail``, JSON) and
+"""A contact's timeline, read once for both who show it: the API (``web/api_reads.contact_detail``, JSON) and
 the dashboard (``web/dashboard_reads.contact_view``, sentences). Rows come back in a fixed order; a renderer
 that wants another sorts them."""
 

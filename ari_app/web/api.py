@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import read_models
 from ..errors import NotFound, ValidationFailed
 from ..store.models import REQUEST_STATUSES, Contact
+from . import api_reads
 from .auth import AUTH_NAME
 from .body import read_model
 from .keys import SERVICES
@@ -46,14 +46,14 @@ async def list_callback_requests(request: web.Request) -> web.Response:
     limit = _query_int(request, "limit", 50, 1, MAX_LIMIT)
     offset = _query_int(request, "offset", 0, 0, 10**9)
     async with request.app[SERVICES].sessions() as session:
-        body = await read_models.list_requests(session, status=status, limit=limit, offset=offset)
+        body = await api_reads.list_requests(session, status=status, limit=limit, offset=offset)
     return web.json_response(body)
 
 
 async def get_callback_request(request: web.Request) -> web.Response:
     request_id = path_id(request)
     async with request.app[SERVICES].sessions() as session:
-        body = await read_models.request_detail(session, request_id)
+        body = await api_reads.request_detail(session, request_id)
     if body is None:
         raise NotFound("no such callback request", id=request_id)
     return web.json_response(body)
@@ -74,7 +74,7 @@ async def close_callback_request(request: web.Request) -> web.Response:
                 session, request_id, reason=close.note or "cancelled by hand", by=by
             )
         await session.commit()
-        body = await read_models.request_detail(session, request_id)
+        body = await api_reads.request_detail(session, request_id)
     services.wake()
     return web.json_response(body)
 
@@ -82,7 +82,7 @@ async def close_callback_request(request: web.Request) -> web.Response:
 async def get_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     async with request.app[SERVICES].sessions() as session:
-        body = await read_models.contact_detail(session, contact_id)
+        body = await api_reads.contact_detail(session, contact_id)
     if body is None:
         raise NotFound("no such contact", id=contact_id)
     return web.json_response(body)
@@ -97,6 +97,6 @@ async def opt_out_contact(request: web.Request) -> web.Response:
             raise NotFound("no such contact", id=contact_id)
         await services.lifecycle.outreach.opt_out(session, contact, via=request.get(AUTH_NAME, "api"))
         await session.commit()
-        body = await read_models.contact_detail(session, contact_id)
+        body = await api_reads.contact_detail(session, contact_id)
     services.wake()
     return web.json_response(body)

@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..domain.phone import PhoneError
+from ..domain.validation import error_message
 from ..errors import ValidationFailed
-from ..validation import error_message
 from .errors import BodyTooLarge, MalformedJson, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)

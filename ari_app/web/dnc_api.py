@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import AfterValidator, Field
 
-from .. import dnc
 from ..domain.phone import PhoneError
 from ..domain.text import clean_line
 from ..errors import NotFound, ValidationFailed
+from ..store import dnc
 from .api import MAX_LIMIT
 from .api import _query_int as query_int
 from .auth import AUTH_NAME

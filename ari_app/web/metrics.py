@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..logs import log_ids
-from ..metrics import Metrics
+from ..ops.metrics import Metrics
 from ..services import Services
 from .auth import authenticate
 from .keys import SERVICES

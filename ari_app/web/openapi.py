@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API: request bodies from the pydantic models, answers by hand.
 
-Keep it in step with ``api.py``, ``intake.py`` and ``read_models.py``: it is checked by property tests.
+Keep it in step with ``api.py``, ``intake.py`` and ``api_reads.py``: it is checked by property tests.
 """
 
 from __future__ import annotations

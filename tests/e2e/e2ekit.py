@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from ari_app.app import Runtime
 from ari_app.audio.manifest import SHIPPED_SOUNDS, sound_durations
-from ari_app.basic_auth import basic_auth
 from ari_app.clock import VirtualClock
+from ari_app.http.basic_auth import basic_auth
 from ari_app.settings import Settings, load_settings
 from ari_app.simulator.scenario import Scenario
 from ari_app.simulator.server import SimulatorServer

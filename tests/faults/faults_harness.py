@@ -24,9 +24,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.audio.manifest import SHIPPED_SOUNDS
-from ari_app.basic_auth import basic_auth
 from ari_app.calls.ids import CallIds, parse_leg_id
 from ari_app.clock import RealClock
+from ari_app.http.basic_auth import basic_auth
 from ari_app.lifecycle import IntakeData, Lifecycle
 from ari_app.settings import Settings, load_settings
 from ari_app.store.models import Attempt, CallbackRequest, ContactTag, SmsOutbox

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.check import AMD_MODULES, BASE_MODULES, HTTP_SOUNDS_MODULES, endpoint_resource, run_checks
+from ari_app.ops.check import AMD_MODULES, BASE_MODULES, HTTP_SOUNDS_MODULES, endpoint_resource, run_checks
 from ari_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

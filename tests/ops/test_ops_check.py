@@ -15,7 +15,7 @@ import pytest
 from ari_app.ari.client import AriClient
 from ari_app.ari.connection import EventConnection
 from ari_app.ari.events import Event
-from ari_app.check import QUALIFY_GRACE_SECONDS, CheckReport, endpoint_resource, run_checks, trunk_result
+from ari_app.ops.check import QUALIFY_GRACE_SECONDS, CheckReport, endpoint_resource, run_checks, trunk_result
 from ari_app.simulator import Scenario
 from ari_app.simulator.server import SimulatorServer
 from ari_app.store.migrate import upgrade
@@ -273,7 +273,8 @@ async def test_the_command_prints_json_and_exits_with_the_report_status(sim: Sim
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ari_app.check",
+        "ari_app.cli",
+        "check",
         "--json",
         "--timeout",
         "3",

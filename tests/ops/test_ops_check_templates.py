@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.check import CheckReport, check_templates, run_checks
+from ari_app.ops.check import CheckReport, check_templates, run_checks
 from ari_app.settings import load_settings
 from ari_app.simulator.server import SimulatorServer
 
@@ -95,7 +95,8 @@ async def test_the_command_prints_each_sample_with_its_encoding(sim: SimulatorSe
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ari_app.check",
+        "ari_app.cli",
+        "check",
         "--templates",
         "--json",
         "--timeout",

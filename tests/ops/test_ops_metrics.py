@@ -10,7 +10,7 @@ from e2ekit import OPEN_INSTANT, Stack
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ari_app.metrics import Metrics
+from ari_app.ops.metrics import Metrics
 from ari_app.store.models import Attempt, CallbackRequest, Contact, SmsOutbox
 
 LEAD = "+12125550142"

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ari_app import config_cli
-from ari_app.config_cli import redact_url
+from ari_app.cli import config as config_cli
+from ari_app.cli.config import redact_url
 
 SECRETS = {
     "ari-password-1",

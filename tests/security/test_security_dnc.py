@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from webkit import INBOUND_SECRET, intake_body, make_settings, start_client
 
-from ari_app import dnc_cli
+from ari_app.cli import dnc as dnc_cli
 from ari_app.store.models import CallbackRequest, Dnc
 
 API = "/api/v1/callback-requests"

@@ -16,7 +16,7 @@ from store_seed import T0, seed_attempts
 
 from ari_app.ari.events import parse_event
 from ari_app.clock import VirtualClock
-from ari_app.leg_journal import StoreJournal
+from ari_app.store.leg_journal import StoreJournal
 from ari_app.store.models import Leg, LegEvent
 
 

@@ -3,8 +3,8 @@
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from ari_app.call_log import plan_reason, when_text
 from ari_app.domain.calendar import BusinessCalendar, QuietHours, Window, is_allowed
+from ari_app.logs.call_log import plan_reason, when_text
 
 NY = ZoneInfo("America/New_York")
 OFFICE = BusinessCalendar(

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ari_app.domain.validation import FALLBACK, MESSAGES, error_message
 from ari_app.errors import ConfigError
 from ari_app.settings import load_settings
-from ari_app.validation import FALLBACK, MESSAGES, error_message
 
 
 class Inner(BaseModel):

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from webkit import LEAD, START, intake_body, make_settings
 
+from ari_app.cli.users import register
 from ari_app.domain.attempts import AttemptResult
 from ari_app.domain.outcomes import Outcome
 from ari_app.services import Services
@@ -24,7 +25,6 @@ from ari_app.store import make_engine, make_sessionmaker
 from ari_app.store.models import AdminSession, Attempt, CallbackRequest, Contact, Note, User
 from ari_app.web import create_web_app
 from ari_app.web.dashboard_auth import LOGIN_THROTTLE, LoginThrottle, add_user, verify_password
-from ari_app.web.users_cli import register
 
 PASSWORD = "correct horse battery"
 HOST_ORIGIN = "https://shop.example.org"

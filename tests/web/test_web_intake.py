@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from webkit import LEAD, count_rows, intake_body, make_settings, start_client
 
+from ari_app.domain.validation import FALLBACK
 from ari_app.store.models import Attempt, CallbackRequest, Consent, Contact, IdempotencyKey, Note
-from ari_app.validation import FALLBACK
 
 API = "/api/v1/callback-requests"
 UA = "Mozilla/5.0 (test browser)"

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .domain.tags import StageNames, Status, TagChange, TagNames, route_status
-from .store.models import Contact, ContactEvent, ContactTag, Note, WebhookDelivery
-from .store.rows import Row, delivery_row, event_row, note_row, tag_rows
+from ..domain.tags import StageNames, Status, TagChange, TagNames, route_status
+from ..store.models import Contact, ContactEvent, ContactTag, Note, WebhookDelivery
+from ..store.rows import Row, delivery_row, event_row, note_row, tag_rows
 
 
 async def add_contact_event(

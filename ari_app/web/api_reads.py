@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .store.models import Attempt, CallbackRequest, Contact, Leg
-from .store.timeline import attempts_with_legs, read_timeline
+from ..store.models import Attempt, CallbackRequest, Contact, Leg
+from ..store.timeline import attempts_with_legs, read_timeline
 
 EVENTS_SHOWN = 500  # the newest events of a contact; the log is append-only and can grow long
 

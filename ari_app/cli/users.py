@@ -24,7 +24,7 @@ def _read_password(from_stdin: bool) -> str:
 async def add(config: str | None, username: str, password: str) -> int:
     from ..settings import load_settings
     from ..store import make_engine, make_sessionmaker
-    from .dashboard_auth import add_user
+    from ..web.dashboard_auth import add_user
 
     settings = load_settings(config)
     engine = make_engine(settings.database.url)

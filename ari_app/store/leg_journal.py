@@ -24,10 +24,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .ari.events import Event
-from .clock import Clock
-from .store.errors import describe, is_transient, retry_while_unavailable
-from .store.models import Leg, LegEvent
+from ..ari.events import Event
+from ..clock import Clock
+from .errors import describe, is_transient, retry_while_unavailable
+from .models import Leg, LegEvent
 
 log = logging.getLogger(__name__)
 

@@ -30,18 +30,18 @@ from urllib.parse import urlsplit
 import aiohttp
 from sqlalchemy.engine import make_url
 
-from .ari.client import AriClient
-from .ari.connection import EventConnection, redact
-from .ari.errors import AriError, AriNotFound, AriUnauthorized, AriUnreachable
-from .audio.manifest import effective_sounds_dir, load_manifest
-from .audio.media import sound_uri
-from .audio.prompts import PROMPTS
-from .basic_auth import basic_auth
-from .calls.ids import belongs_to, has_our_shape, parse_leg_id
-from .domain.names import RULE
-from .errors import CallbackError, ConfigError
-from .settings import ENV_PREFIX, Settings, load_settings
-from .sms.templates import MessageKind, encoding_info, is_gsm7, render
+from ..ari.client import AriClient
+from ..ari.connection import EventConnection, redact
+from ..ari.errors import AriError, AriNotFound, AriUnauthorized, AriUnreachable
+from ..audio.manifest import effective_sounds_dir, load_manifest
+from ..audio.media import sound_uri
+from ..audio.prompts import PROMPTS
+from ..calls.ids import belongs_to, has_our_shape, parse_leg_id
+from ..domain.names import RULE
+from ..errors import CallbackError, ConfigError
+from ..http.basic_auth import basic_auth
+from ..settings import ENV_PREFIX, Settings, load_settings
+from ..sms.templates import MessageKind, encoding_info, is_gsm7, render
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -227,7 +227,7 @@ def validate_settings(s: Settings) -> list[str]:
 
 
 async def check_database(s: Settings, limit: float) -> CheckResult:
-    from .store.migrate import current_revision, head_revision
+    from ..store.migrate import current_revision, head_revision
 
     try:
         url = make_url(s.database.url)
@@ -453,8 +453,8 @@ async def _installation_facts(s: Settings, attempt_ids: set[int]) -> tuple[str, 
     """The stored installation id ("" before the first start) and which of ``attempt_ids`` are running."""
     from sqlalchemy import select
 
-    from .store.engine import engine_for, make_sessionmaker
-    from .store.models import Attempt, Installation
+    from ..store.engine import engine_for, make_sessionmaker
+    from ..store.models import Attempt, Installation
 
     engine = engine_for(s.database)
     try:
@@ -855,7 +855,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ari_app.check`` until the lead wires ``register`` into ``callback``."""
+    """``python -m ari_app.ops.check`` until the lead wires ``register`` into ``callback``."""
     parser = argparse.ArgumentParser(prog="callback")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from .errors import CallbackError
-from .logs import configure_logging
+from ..errors import CallbackError
+from ..logs import configure_logging
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -34,7 +34,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo.run import run_demo, run_stories
+    from ..demo.run import run_demo, run_stories
 
     if args.once:
         return _run(run_stories(config=args.config, speed=args.speed, db=args.db, ari_log=args.ari_log))
@@ -71,8 +71,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
-    from .audio.manifest import effective_sounds_dir
-    from .simulator.server import serve
+    from ..audio.manifest import effective_sounds_dir
+    from ..simulator.server import serve
 
     # The prompts callback would play, so simulated playbacks last as long as the real files.
     sounds_dir = str(args.sounds_dir or effective_sounds_dir("./sounds"))
@@ -87,8 +87,8 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from .settings import load_settings
-    from .store.migrate import upgrade
+    from ..settings import load_settings
+    from ..store.migrate import upgrade
 
     settings = load_settings(args.config)
     asyncio.run(upgrade(settings.database.url))
@@ -154,12 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", help="TOML config file")
     up.set_defaults(func=_cmd_db_upgrade)
 
-    from .audio.cli import register as register_sounds
-    from .check import register as register_check
-    from .config_cli import register as register_config
-    from .dnc_cli import register as register_dnc
-    from .web.tokens_cli import register as register_tokens
-    from .web.users_cli import register as register_users
+    from ..ops.check import register as register_check
+    from .config import register as register_config
+    from .dnc import register as register_dnc
+    from .sounds import register as register_sounds
+    from .tokens import register as register_tokens
+    from .users import register as register_users
 
     register_sounds(sub)
     register_users(sub)

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
-from .app import Runtime
-from .clock import RealClock
-from .settings import load_settings
+from ..app import Runtime
+from ..clock import RealClock
+from ..settings import load_settings
 
 log = logging.getLogger("callback")
 

@@ -19,8 +19,8 @@ import phonenumbers
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .domain.phone import PhoneError, normalise_phone
-from .store.models import Dnc
+from ..domain.phone import PhoneError, normalise_phone
+from .models import Dnc
 
 REASON_MAX = 500
 SOURCE_MAX = 60

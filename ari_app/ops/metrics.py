@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .domain.attempts import AttemptResult
-from .store.models import SMS_STATUSES, Attempt, Leg, SmsOutbox
+from ..domain.attempts import AttemptResult
+from ..store.models import SMS_STATUSES, Attempt, Leg, SmsOutbox
 
 log = logging.getLogger(__name__)
 

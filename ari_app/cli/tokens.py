@@ -33,7 +33,7 @@ async def _with_sessions(
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
-    from .auth import add_api_token
+    from ..web.auth import add_api_token
 
     token = asyncio.run(_with_sessions(args.config, lambda s: add_api_token(s, args.name)))
     print(f"API token {args.name.strip()!r} (shown this once; only its hash is stored):")
@@ -43,7 +43,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .auth import list_api_tokens
+    from ..web.auth import list_api_tokens
 
     tokens = asyncio.run(_with_sessions(args.config, list_api_tokens))
     if not tokens:
@@ -55,7 +55,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    from .auth import revoke_api_token
+    from ..web.auth import revoke_api_token
 
     if not asyncio.run(_with_sessions(args.config, lambda s: revoke_api_token(s, args.name))):
         print(f"error: no API token called {args.name.strip()!r} (see `callback tokens list`)")

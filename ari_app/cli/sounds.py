@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..audio.manifest import SHIPPED_SOUNDS, effective_sounds_dir, load_manifest, seed_sounds_dir
+from ..audio.media import install_into_asterisk
+from ..audio.prompts import PROMPTS
 from ..errors import CallbackError
 from ..settings import Settings, load_settings
-from .manifest import SHIPPED_SOUNDS, effective_sounds_dir, load_manifest, seed_sounds_dir
-from .media import install_into_asterisk
-from .prompts import PROMPTS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -100,7 +100,7 @@ def _progress(line: str) -> None:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from .convert import import_sound  # pydub and ffmpeg only for the commands that convert audio
+    from ..audio.convert import import_sound  # pydub and ffmpeg only for the commands that convert audio
 
     limit = args.max_seconds if args.max_seconds is not None else settings.sounds.max_seconds
     entry = import_sound(
@@ -146,7 +146,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
 
 
 def _cmd_defaults(args: argparse.Namespace) -> int:
-    from .prompts import generate_defaults
+    from ..audio.prompts import generate_defaults
 
     settings = _settings(args)
     entries = generate_defaults(

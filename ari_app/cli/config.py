@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
-from .errors import CallbackError
-from .settings import Settings, load_settings
+from ..errors import CallbackError
+from ..settings import Settings, load_settings
 
 MASK = "****"
 _SECRET_NAME = re.compile(r"pass|secret|token|key|auth|sig|credential", re.IGNORECASE)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import dnc
-from .clock import RealClock
-from .errors import CallbackError
-from .settings import Settings, load_settings
-from .store import make_engine, make_sessionmaker
+from ..clock import RealClock
+from ..errors import CallbackError
+from ..settings import Settings, load_settings
+from ..store import dnc, make_engine, make_sessionmaker
 
 Job = Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[int]]
 

@@ -1,0 +1,1 @@
+"""Operating an installation: the readiness report (``callback check``) and the Prometheus metrics."""
