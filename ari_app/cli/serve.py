@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from ..app import Runtime
 from ..clock import RealClock
 from ..settings import load_settings
+from .run import run
 
 log = logging.getLogger("callback")
 
@@ -40,3 +42,33 @@ async def serve(
         log.error("exiting: %s stopped unexpectedly", runtime.crashed)
         return 1
     return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    return run(
+        serve(
+            config=args.config,
+            run_worker=not args.no_worker,
+            run_web=True,
+            ari_log=args.ari_log,
+            port=args.port,
+        )
+    )
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    return run(serve(config=args.config, run_worker=True, run_web=False, ari_log=args.ari_log))
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve_p = subparsers.add_parser("serve", help="web and one worker against a real Asterisk")
+    serve_p.add_argument("--config", help="TOML config file")
+    serve_p.add_argument("--no-worker", action="store_true", help="web only; workers run apart")
+    serve_p.add_argument("--port", type=int, default=None, help="web port (default: web.port, 8080)")
+    serve_p.add_argument("--ari-log", help="append every ARI event received, one JSON line each")
+    serve_p.set_defaults(func=_cmd_serve)
+
+    worker = subparsers.add_parser("worker", help="one worker: claims due attempts and makes the calls")
+    worker.add_argument("--config", help="TOML config file")
+    worker.add_argument("--ari-log", help="append every ARI event received, one JSON line each")
+    worker.set_defaults(func=_cmd_worker)

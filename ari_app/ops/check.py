@@ -14,12 +14,10 @@ texts don't; exit status 3 when that is all).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import re
-import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -822,46 +820,3 @@ async def _bounded_pair(
             f"no answer within {limit:.0f} s",
             "is Asterisk overloaded, or is ari.url pointing at something else?",
         ), None
-
-
-# ----------------------------------------------------------------------------------- the command
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
-    report = asyncio.run(run_checks(args.config, limit=args.timeout, templates=args.templates))
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(report.render())
-    return report.exit_code
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    check = subparsers.add_parser(
-        "check",
-        help="check the configuration, Asterisk (ARI, modules, endpoints, sounds) and the SMS gateway",
-        description="Exit status: 0 ready (warnings allowed), 1 something blocks calls, "
-        "3 only the SMS gateway fails.",
-    )
-    check.add_argument("--config", help="TOML config file (default: the demo defaults); CALLBACK_* apply")
-    check.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per check (default 5)")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.add_argument(
-        "--templates",
-        action="store_true",
-        help="also render each SMS text with sample values: its encoding (GSM-7 or UCS-2) and segments",
-    )
-    check.set_defaults(func=_cmd_check)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ari_app.ops.check`` until the lead wires ``register`` into ``callback``."""
-    parser = argparse.ArgumentParser(prog="callback")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())
