@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from ..ari.errors import AriNotFound, AriOutcomeUnknown, AriServerError
 from ..domain.outcomes import Outcome, classify_admin
 from ..domain.phone import dial_digits
+from ..domain.statuses import LegStatus
 from ..logs import call_log
 from .call import Call, End
 from .legs import PlaybackState
+
+# What the admin did while the whisper played (and just after).
+Heard = Literal["accepted", "gone", "prompted"]
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +40,21 @@ async def ring_admin(call: Call) -> None:
         )
     except AriServerError as exc:
         if exc.allocation_failed:
-            await call.r.journal.leg_update(call.admin_id, state="ended", cause_txt="Allocation failed")
+            await call.r.journal.leg_update(
+                call.admin_id, state=LegStatus.ENDED, cause_txt="Allocation failed"
+            )
             raise End(*await allocation_failed(call, admin.endpoint, "admin")) from None
         raise
     except AriOutcomeUnknown:
         # Sent, answer lost: the id is this installation's alone, so a channel by that id is ours.
         leg.created = True
-        await call.r.journal.leg_update(call.admin_id, state="dial_unknown")
+        await call.r.journal.leg_update(call.admin_id, state=LegStatus.DIAL_UNKNOWN)
         log.warning("attempt %s: originate answer lost; following events", call.plan.attempt_id)
     else:
         leg.created = True
-        await call.r.journal.leg_update(call.admin_id, state="requested")
+        await call.r.journal.leg_update(call.admin_id, state=LegStatus.REQUESTED)
 
-    answered = await call.until(
+    answered: Literal["up", "gone"] | None = await call.until(
         lambda: "up" if leg.in_stasis and leg.up_at else ("gone" if leg.ended else None),
         call.calls.admin_ring_timeout + RING_MARGIN,
     )
@@ -84,14 +91,14 @@ async def whisper(call: Call) -> None:
         leg.digits.clear()
         pb = await call.play_prompts(call.admin_id, items, f"whisper-{round_no}")
 
-        def heard(pb: PlaybackState = pb) -> str | None:
+        def heard(pb: PlaybackState = pb) -> Heard | None:
             if key in leg.digits:
                 return "accepted"
             if leg.ended:
                 return "gone"
             return "prompted" if pb.finished_at is not None else None
 
-        got = await call.until(heard, pb.length + 10.0)
+        got: Heard | None = await call.until(heard, pb.length + 10.0)
         if got in (None, "prompted"):
             got = await call.until(
                 lambda: "accepted" if key in leg.digits else ("gone" if leg.ended else None),

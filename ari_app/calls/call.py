@@ -17,6 +17,7 @@ from ..ari.errors import AriError, AriNotFound, AriServerError
 from ..ari.events import Event
 from ..domain.attempts import AttemptPlan
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead, is_unexpected_cause
+from ..domain.statuses import LegStatus
 from .ids import CallIds
 from .legs import LegState, PlaybackState, observe_leg, observe_playback
 
@@ -100,7 +101,7 @@ class Call:
                 # Gone while we were not listening: the cause is lost, the dial status we saw stays.
                 leg.destroyed = True
                 leg.gone_at = self.now()
-                await self.r.journal.leg_update(leg.channel_id, state="ended", ended_at=leg.gone_at)
+                await self.r.journal.leg_update(leg.channel_id, state=LegStatus.ENDED, ended_at=leg.gone_at)
             except AriError as exc:
                 log.warning("resync of %s failed: %s", leg.channel_id, exc)
             else:
@@ -220,7 +221,7 @@ class Call:
         )
         for channel_id, leg in self.legs.items():
             if not leg.destroyed:
-                await self.r.journal.leg_update(channel_id, state="ended", ended_at=self.now())
+                await self.r.journal.leg_update(channel_id, state=LegStatus.ENDED, ended_at=self.now())
         if self.bridge_created:
             try:
                 await self.r.ari.destroy_bridge(self.bridge_id)

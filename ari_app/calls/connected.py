@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
+from ..domain.statuses import LegStatus
 from ..logs import call_log
 from .call import Call, End
 from .drop import admin_drop
@@ -35,10 +38,10 @@ async def bridge_and_talk(call: Call, lead: LegState) -> AttemptResult:
         call_log.bridged(call.plan.admin.name)
     if lead.bridged_at is None:
         lead.bridged_at = bridged_at
-        await call.r.journal.leg_update(call.lead_id, state="bridged", bridged_at=bridged_at)
+        await call.r.journal.leg_update(call.lead_id, state=LegStatus.BRIDGED, bridged_at=bridged_at)
     admin.digits.clear()  # keys from the whisper are not a drop request
 
-    def over() -> str | None:
+    def over() -> Literal["lead", "admin", "drop"] | None:
         if lead.ended:
             return "lead"
         if admin.ended:

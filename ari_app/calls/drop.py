@@ -11,6 +11,7 @@ far end while it played, no hang-up before its end.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from ..ari.errors import AriError
 from ..domain.attempts import AttemptResult
@@ -18,6 +19,9 @@ from ..domain.outcomes import Outcome
 from .admin_side import let_admin_go, tell_admin
 from .call import Call, End
 from .legs import LegState, PlaybackState, drop_played
+
+# How the wait for a voicemail greeting's end ended (``_until_greeting_over``).
+GreetingEnd = Literal["heard", "silent", "quiet", "no-audio"]
 
 # Business seconds after talk detection is armed within which a greeting still playing is reported.
 _FIRST_WORD = 3.0
@@ -68,7 +72,7 @@ async def admin_drop(call: Call) -> AttemptResult:
     )
 
 
-def _notes(onto_greeting: bool, waited: str) -> str:
+def _notes(onto_greeting: bool, waited: GreetingEnd) -> str:
     notes = ""
     if onto_greeting:
         # The far end spoke again while the drop played: the greeting was not over, so the start of the
@@ -86,7 +90,7 @@ async def listen_for_talk(call: Call, lead: LegState) -> None:
     await call.r.ari.set_variable(call.lead_id, "TALK_DETECT(set)", str(call.calls.talk_detect_ms))
 
 
-async def _until_greeting_over(call: Call, lead: LegState) -> str:
+async def _until_greeting_over(call: Call, lead: LegState) -> GreetingEnd:
     """Wait for the greeting and its beep to end. "heard": silence for ``talk_detect_ms`` after the far end
     last spoke. "silent": nothing heard at all soon after listening began. "quiet": its RTP packets stopped.
     "no-audio": none of these within ``greeting_timeout`` from when listening began."""

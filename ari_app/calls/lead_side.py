@@ -4,15 +4,20 @@ machine detection."""
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from ..ari.errors import AriError, AriNotFound, AriOutcomeUnknown, AriServerError
 from ..domain.outcomes import Outcome
 from ..domain.phone import dial_digits
+from ..domain.statuses import LegStatus
 from ..logs import call_log
 from .admin_side import RING_MARGIN, allocation_failed
 from .call import Call, End
 from .drop import listen_for_talk
 from .legs import LegState
+
+# How the lead's ringing ended.
+Rung = Literal["up", "gone", "admin-gone"]
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +38,20 @@ async def ring_lead(call: Call) -> LegState:
     # Asterisk answers the create before the channel is in the application; a dial sent before its
     # StasisStart is refused with 409 and dials nothing (recording 14). The subscription is older than the
     # create, so the StasisStart is never missed.
-    entered = await call.until(
+    entered: Literal["in", "gone"] | None = await call.until(
         lambda: "in" if leg.in_stasis else ("gone" if leg.ended else None), _STASIS_WAIT_WALL, wall=True
     )
     if entered != "in":
         raise End(Outcome.SYSTEM_ERROR, "the lead's channel never entered the application; not dialled")
 
     ring_timeout = call.calls.final_lead_ring_timeout if call.plan.final else call.calls.lead_ring_timeout
-    await call.r.journal.leg_update(call.lead_id, state="requested")
+    await call.r.journal.leg_update(call.lead_id, state=LegStatus.REQUESTED)
     try:
         await call.r.ari.dial(call.lead_id, timeout=ring_timeout)
     except AriOutcomeUnknown:
         # Sent, answer lost: the phone may ring. Resolve from events, never dial again.
         call.lead_dialled = True
-        await call.r.journal.leg_update(call.lead_id, state="dial_unknown")
+        await call.r.journal.leg_update(call.lead_id, state=LegStatus.DIAL_UNKNOWN)
         log.warning("attempt %s: dial answer lost; resolving from events", call.plan.attempt_id)
     except AriError as exc:
         # Refused (or the channel vanished first): Asterisk dialled nothing, so it is not the lead's
@@ -58,7 +63,7 @@ async def ring_lead(call: Call) -> LegState:
     else:
         call.lead_dialled = True  # only once Asterisk accepted the dial
 
-    def rung() -> str | None:
+    def rung() -> Rung | None:
         if leg.up_at is not None and not leg.destroyed:
             return "up"
         if leg.destroyed:
@@ -67,7 +72,7 @@ async def ring_lead(call: Call) -> LegState:
             return "admin-gone"
         return None
 
-    got = await call.until(rung, ring_timeout + RING_MARGIN)
+    got: Rung | None = await call.until(rung, ring_timeout + RING_MARGIN)
     if got is None:
         got = await _settle_unknown_lead(call, leg)
     if got == "up":
@@ -103,7 +108,9 @@ async def _create(call: Call, leg: LegState, endpoint: str) -> None:
         )
     except AriServerError as exc:
         if exc.allocation_failed:
-            await call.r.journal.leg_update(call.lead_id, state="ended", cause_txt="Allocation failed")
+            await call.r.journal.leg_update(
+                call.lead_id, state=LegStatus.ENDED, cause_txt="Allocation failed"
+            )
             raise End(*await allocation_failed(call, endpoint, "lead")) from None
         raise
     except AriOutcomeUnknown:
@@ -115,7 +122,7 @@ async def _create(call: Call, leg: LegState, endpoint: str) -> None:
     leg.created = True
 
 
-async def _settle_unknown_lead(call: Call, leg: LegState) -> str:
+async def _settle_unknown_lead(call: Call, leg: LegState) -> Literal["up", "gone"]:
     """Nothing decisive within the ring time: ask Asterisk, then hang up what still rings."""
     try:
         ch = await call.r.ari.get_channel(leg.channel_id)
@@ -143,7 +150,9 @@ async def detect_machine(call: Call) -> bool:
     await call.r.ari.continue_in_dialplan(
         call.lead_id, context=call.r.settings.ari.amd_context, extension=call.r.settings.ari.amd_extension
     )
-    got = await call.until(lambda: leg.amd or ("gone" if leg.destroyed else None), 15.0)
+    got: tuple[str, str] | Literal["gone"] | None = await call.until(
+        lambda: leg.amd or ("gone" if leg.destroyed else None), 15.0
+    )
     if got == "gone":
         raise End(call.classify_lead(leg, talk=0.0), "lead hung up during answering-machine detection")
     status = got[0] if isinstance(got, tuple) else "NOTSURE"

@@ -27,6 +27,7 @@ from ..ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ..domain.statuses import LegStatus
 
 # Events kept in the leg journal as they came; the others only change the leg's state.
 _KEPT = (StasisStart, Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelHangupRequest)
@@ -123,7 +124,7 @@ def observe_leg(
     if getattr(channel, "state", None):
         if channel.state == "Up" and leg.up_at is None and not leg.destroyed:
             leg.up_at = now
-            fields.update(state="up", answered_at=now)
+            fields.update(state=LegStatus.UP, answered_at=now)
         leg.state = channel.state
     if isinstance(ev, StasisStart):
         leg.in_stasis = True
@@ -137,10 +138,10 @@ def observe_leg(
             leg.dial_status = ev.dialstatus
             fields["dial_status"] = ev.dialstatus
             if ev.dialstatus == "RINGING" and leg.up_at is None:
-                fields.setdefault("state", "ringing")
+                fields.setdefault("state", LegStatus.RINGING)
     elif isinstance(ev, ChannelStateChange):
         if channel.state in ("Ring", "Ringing") and leg.up_at is None:
-            fields.setdefault("state", "ringing")
+            fields.setdefault("state", LegStatus.RINGING)
     elif isinstance(ev, ChannelHangupRequest):
         if not ev.soft:  # a soft hang-up request is only a flag, not the end of the channel
             leg.hangup_requested = True
@@ -153,7 +154,7 @@ def observe_leg(
         leg.gone_at = now
         leg.cause = ev.cause
         leg.cause_txt = ev.cause_txt
-        fields.update(state="ended", cause=ev.cause, cause_txt=ev.cause_txt, ended_at=now)
+        fields.update(state=LegStatus.ENDED, cause=ev.cause, cause_txt=ev.cause_txt, ended_at=now)
     elif isinstance(ev, ChannelDtmfReceived):
         leg.digits.append(ev.digit)
     elif isinstance(ev, ChannelLeftBridge):
@@ -162,7 +163,7 @@ def observe_leg(
         leg.pbx_bridged = leg.pbx_bridged or pbx_time(ev.timestamp)
         if leg.bridged_at is None:
             leg.bridged_at = now
-            fields.update(state="bridged", bridged_at=now)
+            fields.update(state=LegStatus.BRIDGED, bridged_at=now)
     elif isinstance(ev, ChannelTalkingStarted):
         leg.talking = True
         leg.talk_starts += 1

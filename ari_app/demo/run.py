@@ -26,6 +26,12 @@ from ..app import Runtime
 from ..audio.manifest import effective_sounds_dir, sound_durations
 from ..calls.ids import parse_leg_id
 from ..clock import Clock, VirtualClock
+from ..domain.statuses import (
+    CLOSED_REQUEST_STATUSES,
+    SENT_SMS_STATUSES,
+    UNFINISHED_ATTEMPT_STATUSES,
+    UNSENT_SMS_STATUSES,
+)
 from ..http.basic_auth import basic_auth
 from ..settings import Settings, _merge, load_settings
 from ..simulator.scenario import Scenario
@@ -43,8 +49,6 @@ from ..store.models import (
 from ..web.dashboard_auth import hash_password
 
 log = logging.getLogger("callback.demo")
-
-CLOSED = ("completed", "incomplete", "cancelled")
 
 
 def _demo_settings(
@@ -268,15 +272,15 @@ async def _play(
             assert request is not None
             open_attempts = await session.scalar(
                 select(Attempt.id).where(
-                    Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed", "running"))
+                    Attempt.request_id == request_id, Attempt.status.in_(UNFINISHED_ATTEMPT_STATUSES)
                 )
             )
             queued = await session.scalar(
                 select(SmsOutbox.id).where(
-                    SmsOutbox.contact_id == request.contact_id, SmsOutbox.status.in_(("queued", "sending"))
+                    SmsOutbox.contact_id == request.contact_id, SmsOutbox.status.in_(UNSENT_SMS_STATUSES)
                 )
             )
-        if request.status in CLOSED and open_attempts is None and queued is None:
+        if request.status in CLOSED_REQUEST_STATUSES and open_attempts is None and queued is None:
             break
         if loop.time() > deadline:
             result.problems.append(f"did not finish in time (request status {request.status})")
@@ -314,7 +318,7 @@ async def _check(
             )
         )
         notes = list(await session.scalars(select(Note.text).where(Note.contact_id == contact.id)))
-    sent_kinds = [m.kind for m in sms if m.status in ("sent", "delivered")]
+    sent_kinds = [m.kind for m in sms if m.status in SENT_SMS_STATUSES]
 
     def want(label: str, got: Any, expected: Any) -> None:
         if got != expected:

@@ -185,4 +185,3 @@ def counts_as_lead_attempt(outcome: Outcome) -> bool:
     """Whether the attempt used one of the lead's attempts (admin and system failures don't; dial_unknown
     doesn't until it is resolved)."""
     return outcome in _LEAD_ATTEMPT_OUTCOMES
-

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CallbackError
 from .outcomes import Outcome, counts_as_lead_attempt
+from .statuses import RequestStatus
 from .tags import Status
 
 if TYPE_CHECKING:
     from ..settings import CallsSettings, SmsSettings
 
-RequestStatus = Literal["calling", "completed", "incomplete", "cancelled", "pending"]
 SmsKind = Literal["missed_call", "final_miss", "confirmation"]
 RetryKind = Literal["none", "lead", "admin", "system"]
 AmdMode = Literal["never", "final", "every"]
@@ -122,42 +122,60 @@ def decide_after_attempt(
     final = used >= policy.max_attempts
 
     if outcome is Outcome.COMPLETED:
-        return Decision(Status.COMPLETE, "completed", "confirmation", "none", 0.0, "connected", False, used)
+        return Decision(
+            Status.COMPLETE, RequestStatus.COMPLETED, "confirmation", "none", 0.0, "connected", False, used
+        )
 
     if outcome in _MISSES:
         if not final:
             note = f"{outcome.value}: attempt {used} of {policy.max_attempts}, calling again"
             return Decision(
-                Status.INCOMPLETE, "pending", "missed_call", "lead", policy.retry_delay, note, False, used
+                Status.INCOMPLETE,
+                RequestStatus.PENDING,
+                "missed_call",
+                "lead",
+                policy.retry_delay,
+                note,
+                False,
+                used,
             )
         sms: SmsKind | None = "final_miss" if policy.sms_after_final_miss else None
         note = f"{outcome.value}: final attempt ({used} of {policy.max_attempts}), giving up"
-        return Decision(Status.INCOMPLETE, "incomplete", sms, "none", 0.0, note, False, used)
+        return Decision(Status.INCOMPLETE, RequestStatus.INCOMPLETE, sms, "none", 0.0, note, False, used)
 
     if outcome is Outcome.VOICEMAIL_LEFT:
         sms = "final_miss" if policy.sms_after_final_miss else None
         return Decision(
-            Status.INCOMPLETE, "incomplete", sms, "none", 0.0, "voicemail left, no further call", False, used
+            Status.INCOMPLETE,
+            RequestStatus.INCOMPLETE,
+            sms,
+            "none",
+            0.0,
+            "voicemail left, no further call",
+            False,
+            used,
         )
 
     if outcome is Outcome.LEAD_INVALID:
         note = "the number does not exist (unallocated or invalid format): flagged, no retry"
-        return Decision(Status.INCOMPLETE, "incomplete", None, "none", 0.0, note, True, used)
+        return Decision(Status.INCOMPLETE, RequestStatus.INCOMPLETE, None, "none", 0.0, note, True, used)
 
     if outcome is Outcome.ADMIN_UNAVAILABLE:
         note = "no admin accepted the call; retrying soon, another admin first"
-        return Decision(None, "pending", None, "admin", policy.admin_retry_delay, note, False, used)
+        return Decision(
+            None, RequestStatus.PENDING, None, "admin", policy.admin_retry_delay, note, False, used
+        )
 
     if outcome is Outcome.SYSTEM_ERROR:
         failures = system_failures + 1
         if failures > policy.max_system_retries:
             note = f"gave up after {failures} system errors in a row"
-            return Decision(Status.INCOMPLETE, "incomplete", None, "none", 0.0, note, False, used)
+            return Decision(Status.INCOMPLETE, RequestStatus.INCOMPLETE, None, "none", 0.0, note, False, used)
         delay = system_backoff(system_failures, policy)
         note = (
             f"system error {failures} of at most {policy.max_system_retries + 1}; retrying in {delay:.0f} s"
         )
-        return Decision(None, "pending", None, "system", delay, note, False, used)
+        return Decision(None, RequestStatus.PENDING, None, "system", delay, note, False, used)
 
     if outcome is Outcome.DIAL_UNKNOWN:
         raise OutcomeNotResolved("resolve dial_unknown from Asterisk before deciding", outcome=outcome.value)

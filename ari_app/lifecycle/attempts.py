@@ -12,6 +12,7 @@ from ..domain.attempts import AttemptResult, AttemptStart
 from ..domain.calendar import NoSlotError, is_allowed
 from ..domain.outcomes import Outcome
 from ..domain.phone import timezones_of
+from ..domain.statuses import LEASED_ATTEMPT_STATUSES, OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ..domain.workflow import (
     Decision,
     amd_enabled,
@@ -20,7 +21,7 @@ from ..domain.workflow import (
     missed_call_when_text,
 )
 from ..logs import bind_log_ids, call_log
-from ..store.models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact
+from ..store.models import Attempt, CallbackRequest, Contact
 from ..store.requests import on_dnc
 from .closing import Closing
 from .context import Context
@@ -47,14 +48,14 @@ class Attempts:
         ctx = self.ctx
         now = ctx.clock.now()
         attempt = await session.get(Attempt, attempt_id)
-        if attempt is None or attempt.status != "claimed":
+        if attempt is None or attempt.status != AttemptStatus.CLAIMED:
             return None
         request = await session.get(CallbackRequest, attempt.request_id)
         assert request is not None
         contact = await session.get(Contact, request.contact_id)
         assert contact is not None
         if request.status not in OPEN_REQUEST_STATUSES:
-            attempt.status, attempt.updated_at = "cancelled", now
+            attempt.status, attempt.updated_at = AttemptStatus.CANCELLED, now
             return None
         if await on_dnc(session, contact.phone):
             await self.closing.cancel(
@@ -65,14 +66,14 @@ class Attempts:
         if not allowed:
             # Claimed late (a backlog, a restart): move to the next allowed instant; nothing is used up.
             slot = ctx.slot_after(now, contact.phone)
-            attempt.status, attempt.due_at, attempt.evidence = "scheduled", slot.at, slot.evidence
+            attempt.status, attempt.due_at, attempt.evidence = AttemptStatus.SCHEDULED, slot.at, slot.evidence
             attempt.lease_owner = attempt.lease_until = None
             attempt.updated_at = now
             ctx.note(
                 session, contact.id, request.id, "system", "Attempt moved: outside the allowed hours now"
             )
             return None
-        attempt.status = "running"
+        attempt.status = AttemptStatus.RUNNING
         attempt.started_at = now
         attempt.updated_at = now
         attempt.ari_app = app
@@ -82,7 +83,7 @@ class Attempts:
             **(attempt.evidence or {}),
             "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
         }
-        request.status, request.updated_at = "calling", now
+        request.status, request.updated_at = RequestStatus.CALLING, now
         bind_log_ids(contact_id=contact.id)  # the rest of this call's lines name the contact too
         call_log.call_starting(
             attempt.lead_attempt,
@@ -103,9 +104,9 @@ class Attempts:
         """A claimed attempt that could not start (no admin free, pacing): back to the queue, nothing used."""
         now = self.ctx.clock.now()
         attempt = await session.get(Attempt, attempt_id)
-        if attempt is None or attempt.status not in ("claimed", "running"):
+        if attempt is None or attempt.status not in LEASED_ATTEMPT_STATUSES:
             return
-        attempt.status = "scheduled"
+        attempt.status = AttemptStatus.SCHEDULED
         attempt.due_at = now + timedelta(seconds=delay)
         attempt.lease_owner = attempt.lease_until = None
         attempt.updated_at = now
@@ -114,13 +115,13 @@ class Attempts:
     async def finish(self, session: AsyncSession, attempt_id: int, result: AttemptResult) -> Decision | None:
         now = self.ctx.clock.now()
         attempt = await session.get(Attempt, attempt_id)
-        if attempt is None or attempt.status == "done":
+        if attempt is None or attempt.status == AttemptStatus.DONE:
             return None  # finished already (e.g. by recovery): never apply an outcome twice
         request = await session.get(CallbackRequest, attempt.request_id)
         assert request is not None
         contact = await session.get(Contact, request.contact_id)
         assert contact is not None
-        attempt.status = "done"
+        attempt.status = AttemptStatus.DONE
         attempt.outcome = result.outcome.value
         attempt.outcome_detail = result.detail
         attempt.talk_seconds = result.talk_seconds
@@ -134,7 +135,7 @@ class Attempts:
         if outcome is Outcome.DIAL_UNKNOWN:
             # Unresolvable: the phone may have rung. Count it as the lead's attempt, never dial it again.
             outcome = Outcome.LEAD_UNREACHABLE
-        cancelled = request.status == "cancelled"
+        cancelled = request.status == RequestStatus.CANCELLED
         decision = decide_after_attempt(
             outcome,
             lead_attempts_used_before=request.lead_attempts_used,
@@ -183,13 +184,13 @@ class Attempts:
                 self.ctx.note(
                     session, contact.id, request.id, "system", f"No allowed time to call again: {exc}"
                 )
-                request.status, request.closed_at = "incomplete", now
+                request.status, request.closed_at = RequestStatus.INCOMPLETE, now
                 request.close_reason = "no allowed time to call again"
             else:
                 next_attempt = await self.ctx.schedule(
                     session, request, slot, kind=_RETRY_KINDS[decision.retry]
                 )
-                request.status = "pending"
+                request.status = RequestStatus.PENDING
         else:
             request.status = decision.request_status
             request.closed_at = now

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.calendar import NoSlotError, Slot, is_allowed
+from ..domain.statuses import OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ..domain.tags import Status
 from ..errors import Conflict, NotFound
-from ..store.models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact
+from ..store.models import Attempt, CallbackRequest, Contact
 from ..store.requests import next_scheduled, on_dnc, open_request
 from .context import Context
 
@@ -47,7 +48,7 @@ class ByHand:
         if await on_dnc(session, contact.phone):
             raise Conflict("this number is on the do-not-call list", request_id=request_id)
         attempt = await next_scheduled(session, request.id)
-        if attempt is not None and attempt.status != "scheduled":
+        if attempt is not None and attempt.status != AttemptStatus.SCHEDULED:
             raise Conflict("a call for this request is in progress", request_id=request_id)
         slot = self._slot_from_now(contact.phone)
         evidence = {**slot.evidence, "by_hand": by}
@@ -68,7 +69,7 @@ class ByHand:
         request, contact = await self._request_to_call(session, request_id)
         if request.status in OPEN_REQUEST_STATUSES:
             return await self.call_now(session, request_id, by=by)
-        if request.status != "incomplete":
+        if request.status != RequestStatus.INCOMPLETE:
             raise Conflict(f"the request is already {request.status}", request_id=request_id)
         if await on_dnc(session, contact.phone):
             raise Conflict("this number is on the do-not-call list", request_id=request_id)
@@ -76,7 +77,7 @@ class ByHand:
         if other_open is not None:
             raise Conflict("the contact has another open request", request_id=other_open.id)
         slot = self._slot_from_now(contact.phone)
-        request.status, request.closed_at, request.close_reason = "pending", None, None
+        request.status, request.closed_at, request.close_reason = RequestStatus.PENDING, None, None
         request.updated_at = now
         self.ctx.note(session, contact.id, request.id, "admin", f"Requeued by {by}")
         await self.ctx.router.set_status(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.statuses import CLOSABLE_REQUEST_STATUSES, RequestStatus
 from ..domain.tags import Status
 from ..errors import Conflict, NotFound
-from ..store.models import OPEN_REQUEST_STATUSES, CallbackRequest, Contact
+from ..store.models import CallbackRequest, Contact
 from ..store.requests import cancel_unstarted_attempts
 from .context import Context
-
-_CLOSABLE = (*OPEN_REQUEST_STATUSES, "incomplete")
 
 
 class Closing:
@@ -22,7 +21,7 @@ class Closing:
     ) -> CallbackRequest:
         """Leave the module: no more calls, no status tag, stage "Callback cancelled"."""
         note = ("system", f"Callback cancelled by {by}: {reason}")
-        return await self._close(session, request_id, "cancelled", reason, note, None, reason)
+        return await self._close(session, request_id, RequestStatus.CANCELLED, reason, note, None, reason)
 
     async def complete_by_hand(
         self, session: AsyncSession, request_id: int, *, note: str, by: str
@@ -30,7 +29,13 @@ class Closing:
         """Marked completed by an admin, with a note: no more calls, status tag Complete."""
         admin_note = ("admin", f"Completed by {by}: {note}")
         return await self._close(
-            session, request_id, "completed", note, admin_note, Status.COMPLETE, f"completed by {by}"
+            session,
+            request_id,
+            RequestStatus.COMPLETED,
+            note,
+            admin_note,
+            Status.COMPLETE,
+            f"completed by {by}",
         )
 
     async def _close(
@@ -48,7 +53,7 @@ class Closing:
         request = await session.get(CallbackRequest, request_id)
         if request is None:
             raise NotFound("no such callback request", request_id=request_id)
-        if request.status not in _CLOSABLE:
+        if request.status not in CLOSABLE_REQUEST_STATUSES:
             raise Conflict(f"the request is already {request.status}", request_id=request_id)
         contact = await session.get(Contact, request.contact_id)
         assert contact is not None

@@ -17,6 +17,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.phone import PhoneError, normalise_phone
+from ..domain.statuses import UNSENT_SMS_STATUSES, SmsStatus
 from ..domain.text import clean_text
 from ..sms.gateway import DeliveryReport, InboundSms
 from ..sms.replies import ReplyKind, classify_reply
@@ -33,10 +34,10 @@ log = logging.getLogger(__name__)
 REPLY_MAX = 1600
 
 # Where a report may move a message: never back from delivered; "queued" (buffered at the SMSC) is no news.
-_MOVES = {
-    "sent": {"queued", "sending"},
-    "delivered": {"queued", "sending", "sent", "failed"},
-    "failed": {"queued", "sending", "sent"},
+_MOVES: dict[SmsStatus, frozenset[SmsStatus]] = {
+    SmsStatus.SENT: UNSENT_SMS_STATUSES,
+    SmsStatus.DELIVERED: UNSENT_SMS_STATUSES | {SmsStatus.SENT, SmsStatus.FAILED},
+    SmsStatus.FAILED: UNSENT_SMS_STATUSES | {SmsStatus.SENT},
 }
 
 
@@ -111,12 +112,13 @@ class SmsInbound:
         if message is None:
             log.info("delivery report for an unknown message ignored")
             return False
-        if message.status not in _MOVES.get(report.status, set()):
+        status = SmsStatus(report.status)
+        if message.status not in _MOVES.get(status, frozenset()):
             return False
-        message.status, message.updated_at = report.status, now
-        if report.status == "delivered":
+        message.status, message.updated_at = status, now
+        if status == SmsStatus.DELIVERED:
             message.delivered_at, message.error = now, None
-        elif report.status == "failed":
+        elif status == SmsStatus.FAILED:
             message.error = report.reason or "delivery failed"
         elif message.sent_at is None:
             message.sent_at = now

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ..domain.calendar import Slot, first_call_at, is_allowed
+from ..domain.statuses import OPEN_REQUEST_STATUSES, RequestStatus
 from ..domain.tags import Status
 from ..domain.workflow import attempt_is_final
 from ..errors import Conflict, RateLimited, ValidationFailed
 from ..logs import call_log
 from ..store import intake as store
 from ..store.models import (
-    OPEN_REQUEST_STATUSES,
     Attempt,
     CallbackRequest,
     Consent,
@@ -201,7 +201,7 @@ class Intake:
                 now=now,
             ),
         )
-        body = {"id": request_id, "contact_id": contact_id, "status": "pending", "merged": False}
+        body = {"id": request_id, "contact_id": contact_id, "status": RequestStatus.PENDING, "merged": False}
         return IntakeResult(201, {**body, "planned_at": slot.at.isoformat()})
 
     async def _create_request(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..domain.statuses import RequestStatus
 from ..store.rows import Row, event_row, note_row
 
 
@@ -37,7 +38,7 @@ def request_row(contact_id: int, data: IntakeData, now: datetime) -> Row:
     return {
         "contact_id": contact_id,
         "reason": data.reason,
-        "status": "pending",
+        "status": RequestStatus.PENDING,
         "source": data.source,
         "page_url": data.page_url,
         "ip": data.ip,

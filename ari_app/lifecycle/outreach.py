@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.calendar import NoSlotError, next_allowed_slot
+from ..domain.statuses import SmsStatus
 from ..sms.templates import render
 from ..store.models import CallbackRequest, Contact, SmsOutbox
 from ..store.outbox import cancel_queued
@@ -50,9 +51,9 @@ class Outreach:
                 "when": when,
             },
         )
-        status, error = "queued", None
+        status, error = SmsStatus.QUEUED, None
         if contact.sms_opted_out and kind not in ANSWERS_TO_THE_CONTACT:
-            status, error = "cancelled", _OPTED_OUT
+            status, error = SmsStatus.CANCELLED, _OPTED_OUT
         try:
             # Answers to the contact's own text go out at once; everything else waits for quiet hours.
             due = (

@@ -36,6 +36,7 @@ from ..audio.media import sound_uri
 from ..audio.prompts import PROMPTS
 from ..calls.ids import belongs_to, has_our_shape, parse_leg_id
 from ..domain.names import RULE
+from ..domain.statuses import LEASED_ATTEMPT_STATUSES
 from ..errors import CallbackError, ConfigError
 from ..http.basic_auth import basic_auth
 from ..settings import ENV_PREFIX, Settings, load_settings
@@ -462,7 +463,7 @@ async def _installation_facts(s: Settings, attempt_ids: set[int]) -> tuple[str, 
             running = set(
                 await session.scalars(
                     select(Attempt.id).where(
-                        Attempt.id.in_(attempt_ids), Attempt.status.in_(("claimed", "running"))
+                        Attempt.id.in_(attempt_ids), Attempt.status.in_(LEASED_ATTEMPT_STATUSES)
                     )
                 )
             )

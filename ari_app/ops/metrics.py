@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..domain.attempts import AttemptResult
-from ..store.models import SMS_STATUSES, Attempt, Leg, SmsOutbox
+from ..domain.statuses import AttemptStatus, SmsStatus
+from ..store.models import Attempt, Leg, SmsOutbox
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +171,11 @@ class Metrics:
     async def _read_sms(self, session: AsyncSession) -> None:
         found = await session.execute(select(SmsOutbox.status, func.count()).group_by(SmsOutbox.status))
         counts: dict[str, int] = {status: count for status, count in found.all()}
-        for status in sorted(set(SMS_STATUSES) | set(counts)):
+        for status in sorted(set(SmsStatus) | set(counts)):
             self.sms.labels(status).set(counts.get(status, 0))
 
     async def _read_queue(self, session: AsyncSession, now: datetime) -> None:
-        scheduled = Attempt.status == "scheduled"
+        scheduled = Attempt.status == AttemptStatus.SCHEDULED
         due = int(
             await session.scalar(
                 select(func.count()).select_from(Attempt).where(scheduled, Attempt.due_at <= now)

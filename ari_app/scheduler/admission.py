@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from ..calls.admins import AdminPicking
 from ..domain.attempts import AttemptPlan
+from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..settings import AdminSettings
 from ..store.models import Attempt
@@ -53,7 +54,9 @@ class TrunkLoad:
 
 async def trunk_load(sessions: async_sessionmaker[AsyncSession]) -> TrunkLoad:
     async with sessions() as session:
-        names = list(await session.scalars(select(Attempt.admin_name).where(Attempt.status == "running")))
+        names = list(
+            await session.scalars(select(Attempt.admin_name).where(Attempt.status == AttemptStatus.RUNNING))
+        )
     return TrunkLoad(len(names), frozenset(n for n in names if n is not None))
 
 
@@ -130,7 +133,7 @@ async def _take_admin(session: AsyncSession, attempt_id: int, picking: AdminPick
     other = aliased(Attempt)
     while (admin := picking.next()) is not None:
         free = ~exists().where(
-            other.status == "running", other.admin_name == admin.name, other.id != attempt_id
+            other.status == AttemptStatus.RUNNING, other.admin_name == admin.name, other.id != attempt_id
         )
         result = await session.execute(
             update(Attempt).where(Attempt.id == attempt_id, free).values(admin_name=admin.name),
@@ -149,5 +152,5 @@ async def _trunk_has_room(session: AsyncSession, max_concurrent: int) -> bool:
             text("SELECT set_config('callback.max_concurrent', :limit, true)"), {"limit": str(max_concurrent)}
         )
         return True
-    running = await session.scalar(select(func.count()).where(Attempt.status == "running"))
+    running = await session.scalar(select(func.count()).where(Attempt.status == AttemptStatus.RUNNING))
     return int(running or 0) < max_concurrent

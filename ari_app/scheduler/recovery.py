@@ -23,12 +23,12 @@ from ..calls.adoption import CallAdoption
 from ..clock import Clock
 from ..domain.attempts import AttemptResult
 from ..domain.outcomes import LeadLegFacts, Outcome, classify_lead
+from ..domain.statuses import ANSWERED_LEG_STATES, LEASED_ATTEMPT_STATUSES, LegStatus
 from ..lifecycle import Lifecycle
 from ..store.claims import mark_running
 from ..store.models import Attempt, Leg
 
 log = logging.getLogger(__name__)
-
 
 
 class Recovery:
@@ -54,7 +54,7 @@ class Recovery:
             ids = list(
                 await session.scalars(
                     select(Attempt.id).where(
-                        Attempt.lease_owner == worker_id, Attempt.status.in_(("claimed", "running"))
+                        Attempt.lease_owner == worker_id, Attempt.status.in_(LEASED_ATTEMPT_STATUSES)
                     )
                 )
             )
@@ -102,7 +102,9 @@ class Recovery:
                 await self.lifecycle.attempts.finish(session, attempt_id, adopted)
             log.info("attempt %s re-adopted and finished: %s", attempt_id, adopted.outcome.value)
             return adopted
-        await self.adoption.end_live(attempt_id, [leg.channel_id for leg in legs if leg.state != "ended"])
+        await self.adoption.end_live(
+            attempt_id, [leg.channel_id for leg in legs if leg.state != LegStatus.ENDED]
+        )
         result = self.judge(legs)
         async with self.sessions.begin() as session:
             await self.lifecycle.attempts.finish(session, attempt_id, result)
@@ -111,7 +113,7 @@ class Recovery:
 
     def judge(self, legs: list[Leg]) -> AttemptResult:
         lead = next((leg for leg in legs if leg.role == "lead"), None)
-        if lead is None or lead.state == "intent":
+        if lead is None or lead.state == LegStatus.INTENT:
             return AttemptResult(Outcome.SYSTEM_ERROR, "the worker stopped before the lead was dialled")
         talk = None
         if lead.bridged_at is not None:
@@ -129,8 +131,8 @@ class Recovery:
 
     async def _readopt(self, attempt: Attempt, legs: list[Leg]) -> AttemptResult | None:
         """A bridged call whose channels are both alive: take it over and follow it to its end."""
-        admin = next((leg for leg in legs if leg.role == "admin" and leg.state != "ended"), None)
-        lead = next((leg for leg in legs if leg.role == "lead" and leg.state in ("up", "bridged")), None)
+        admin = next((leg for leg in legs if leg.role == "admin" and leg.state != LegStatus.ENDED), None)
+        lead = next((leg for leg in legs if leg.role == "lead" and leg.state in ANSWERED_LEG_STATES), None)
         if admin is None or lead is None:
             return None
         channel_ids = [admin.channel_id, lead.channel_id]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
 from ..domain.calendar import NoSlotError, is_allowed, next_allowed_slot
+from ..domain.statuses import SmsStatus
 from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
 from ..store.errors import describe, is_transient, retry_while_unavailable
@@ -52,9 +53,9 @@ class SmsSender:
         async with self.sessions.begin() as session:
             result = await session.execute(
                 update(SmsOutbox)
-                .where(SmsOutbox.status == "sending")
+                .where(SmsOutbox.status == SmsStatus.SENDING)
                 .values(
-                    status="failed",
+                    status=SmsStatus.FAILED,
                     error="interrupted while sending; it may or may not have been delivered (not resent)",
                     updated_at=now,
                 ),
@@ -85,7 +86,7 @@ class SmsSender:
             ids = list(
                 await session.scalars(
                     select(SmsOutbox.id)
-                    .where(SmsOutbox.status == "queued", SmsOutbox.next_try_at <= now)
+                    .where(SmsOutbox.status == SmsStatus.QUEUED, SmsOutbox.next_try_at <= now)
                     .order_by(SmsOutbox.next_try_at, SmsOutbox.id)
                     .limit(self.batch)
                 )
@@ -101,7 +102,7 @@ class SmsSender:
         lc = self.lifecycle.context
         async with self.sessions.begin() as session:
             msg = await session.get(SmsOutbox, sms_id)
-            if msg is None or msg.status != "queued":
+            if msg is None or msg.status != SmsStatus.QUEUED:
                 return False
             contact = await session.get(Contact, msg.contact_id)
             assert contact is not None
@@ -110,7 +111,7 @@ class SmsSender:
             listed = msg.kind != "opt_out_confirmation" and await session.get(Dnc, msg.to_phone) is not None
             if opted_out or listed:
                 why = "the contact opted out of SMS" if opted_out else "do-not-call list"
-                msg.status, msg.error, msg.updated_at = "cancelled", why, now
+                msg.status, msg.error, msg.updated_at = SmsStatus.CANCELLED, why, now
                 return False
             if msg.kind not in ANSWERS_TO_THE_CONTACT:
                 allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone)
@@ -126,8 +127,8 @@ class SmsSender:
             # Compare-and-set: only one sender moves a queued message to sending.
             claimed = await session.execute(
                 update(SmsOutbox)
-                .where(SmsOutbox.id == sms_id, SmsOutbox.status == "queued")
-                .values(status="sending", tries=SmsOutbox.tries + 1, updated_at=now),
+                .where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.QUEUED)
+                .values(status=SmsStatus.SENDING, tries=SmsOutbox.tries + 1, updated_at=now),
                 execution_options={"synchronize_session": False},
             )
             if getattr(claimed, "rowcount", 0) != 1:
@@ -136,27 +137,29 @@ class SmsSender:
         try:
             result = await self.gateway.send(to, body, idempotency_key=key, dlr_url=self.dlr_url)
         except SmsPermanentError as exc:
-            await self._finish(sms_id, status="failed", error=exc.reason)
+            await self._finish(sms_id, status=SmsStatus.FAILED, error=exc.reason)
             return False
         except SmsTemporaryError as exc:
             if exc.maybe_sent:
-                await self._finish(sms_id, status="failed", error=f"answer lost, not resent: {exc.reason}")
+                await self._finish(
+                    sms_id, status=SmsStatus.FAILED, error=f"answer lost, not resent: {exc.reason}"
+                )
                 return False
             if tries >= _MAX_TRIES:
                 await self._finish(
-                    sms_id, status="failed", error=f"gave up after {tries} tries: {exc.reason}"
+                    sms_id, status=SmsStatus.FAILED, error=f"gave up after {tries} tries: {exc.reason}"
                 )
                 return False
             delay = min(_BACKOFF_FIRST * 2 ** (tries - 1), _BACKOFF_MAX)
             await self._finish(
                 sms_id,
-                status="queued",
+                status=SmsStatus.QUEUED,
                 error=exc.reason,
                 next_try_at=self.clock.now() + timedelta(seconds=delay),
             )
             return False
         # Handed to the gateway: "sent"; the delivery report moves it on to delivered or failed.
-        await self._finish(sms_id, status="sent", provider_id=result.provider_message_id)
+        await self._finish(sms_id, status=SmsStatus.SENT, provider_id=result.provider_message_id)
         return True
 
     async def _finish(self, sms_id: int, *, status: str, error: str | None = None, **extra: object) -> None:
@@ -164,7 +167,7 @@ class SmsSender:
         values: dict[str, object] = {"status": status, "updated_at": now}
         if error is not None:
             values["error"] = error
-        if status == "sent":
+        if status == SmsStatus.SENT:
             values["sent_at"] = now
         if "provider_id" in extra:
             values["provider_message_id"] = extra["provider_id"]
@@ -175,7 +178,7 @@ class SmsSender:
             async with self.sessions.begin() as session:
                 await session.execute(
                     update(SmsOutbox)
-                    .where(SmsOutbox.id == sms_id, SmsOutbox.status == "sending")
+                    .where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.SENDING)
                     .values(**values),
                     execution_options={"synchronize_session": False},
                 )

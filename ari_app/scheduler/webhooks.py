@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
+from ..domain.statuses import WebhookStatus
 from ..store.errors import describe, is_transient
 from ..store.models import ContactEvent, WebhookDelivery
 
@@ -69,7 +70,9 @@ class WebhookSender:
                 await session.execute(
                     select(WebhookDelivery, ContactEvent)
                     .join(ContactEvent, ContactEvent.id == WebhookDelivery.event_id)
-                    .where(WebhookDelivery.status == "pending", WebhookDelivery.next_try_at <= now)
+                    .where(
+                        WebhookDelivery.status == WebhookStatus.PENDING, WebhookDelivery.next_try_at <= now
+                    )
                     .order_by(WebhookDelivery.id)
                     .limit(limit)
                 )
@@ -114,11 +117,11 @@ class WebhookSender:
             delivery.last_error = error
             delivery.updated_at = now
             if error is None:
-                delivery.status = "delivered"
+                delivery.status = WebhookStatus.DELIVERED
             elif delivery.tries >= _MAX_TRIES or (
                 status_code is not None and 400 <= status_code < 500 and status_code not in (408, 429)
             ):
-                delivery.status = "failed"
+                delivery.status = WebhookStatus.FAILED
             else:
                 delay = min(_BACKOFF_FIRST * 2 ** (delivery.tries - 1), _BACKOFF_MAX)
                 delivery.next_try_at = now + timedelta(seconds=delay)

@@ -4,11 +4,6 @@ from ari_app.store.claims import claim_due_attempts, mark_running, release, rene
 from ari_app.store.engine import make_engine, make_sessionmaker
 from ari_app.store.migrate import current_revision, head_revision, upgrade
 from ari_app.store.models import (
-    ATTEMPT_STATUSES,
-    LEG_STATES,
-    OPEN_REQUEST_STATUSES,
-    REQUEST_STATUSES,
-    SMS_STATUSES,
     ApiToken,
     Attempt,
     Base,
@@ -29,11 +24,6 @@ from ari_app.store.models import (
 from ari_app.store.types import UTCDateTime
 
 __all__ = [
-    "ATTEMPT_STATUSES",
-    "LEG_STATES",
-    "OPEN_REQUEST_STATUSES",
-    "REQUEST_STATUSES",
-    "SMS_STATUSES",
     "ApiToken",
     "Attempt",
     "Base",

@@ -14,16 +14,15 @@ from sqlalchemy import ColumnElement, Update, and_, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ari_app.domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus
 from ari_app.store.models import Attempt
-
-LEASED_STATUSES: tuple[str, ...] = ("claimed", "running")
 
 
 def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
-    expired = and_(Attempt.status.in_(LEASED_STATUSES), Attempt.lease_until < now)
+    expired = and_(Attempt.status.in_(LEASED_ATTEMPT_STATUSES), Attempt.lease_until < now)
     if not scheduled:
         return expired
-    return or_(and_(Attempt.status == "scheduled", Attempt.due_at <= now), expired)
+    return or_(and_(Attempt.status == AttemptStatus.SCHEDULED, Attempt.due_at <= now), expired)
 
 
 async def claim_due_attempts(
@@ -44,7 +43,12 @@ async def claim_due_attempts(
     if limit <= 0:
         return []
     lease_until = now + timedelta(seconds=lease_seconds)
-    claimed = {"status": "claimed", "lease_owner": worker, "lease_until": lease_until, "updated_at": now}
+    claimed = {
+        "status": AttemptStatus.CLAIMED,
+        "lease_owner": worker,
+        "lease_until": lease_until,
+        "updated_at": now,
+    }
     async with session_maker() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
             candidates = (
@@ -99,7 +103,7 @@ async def renew_lease(
         .where(
             Attempt.id == attempt_id,
             Attempt.lease_owner == worker,
-            Attempt.status.in_(LEASED_STATUSES),
+            Attempt.status.in_(LEASED_ATTEMPT_STATUSES),
         )
         .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
     )
@@ -117,8 +121,12 @@ async def mark_running(
     """Move a claimed attempt of ours to "running" (sets started_at if unset); False if it isn't ours."""
     stmt = (
         update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.lease_owner == worker, Attempt.status.in_(LEASED_STATUSES))
-        .values(status="running", updated_at=now)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.lease_owner == worker,
+            Attempt.status.in_(LEASED_ATTEMPT_STATUSES),
+        )
+        .values(status=AttemptStatus.RUNNING, updated_at=now)
     )
     started = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.started_at.is_(None)).values(started_at=now)
@@ -142,7 +150,7 @@ async def release(
     "scheduled" again, at ``due_at`` if given. A running attempt can't be released: its lease must lapse
     so a worker takes it over and reconciles its calls. False if the attempt isn't ours to release."""
     values: dict[str, object] = {
-        "status": "scheduled",
+        "status": AttemptStatus.SCHEDULED,
         "lease_owner": None,
         "lease_until": None,
         "updated_at": now,
@@ -151,7 +159,9 @@ async def release(
         values["due_at"] = due_at
     stmt = (
         update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.lease_owner == worker, Attempt.status == "claimed")
+        .where(
+            Attempt.id == attempt_id, Attempt.lease_owner == worker, Attempt.status == AttemptStatus.CLAIMED
+        )
         .values(**values)
     )
     async with session_maker() as session, session.begin():

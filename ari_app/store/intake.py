@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Insert, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import OPEN_REQUEST_STATUSES, Base
+from ..domain.statuses import OPEN_REQUEST_STATUSES
+from .models import Base
 from .rows import Row
 
 _TABLES = Base.metadata.tables

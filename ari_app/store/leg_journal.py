@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..ari.events import Event
 from ..clock import Clock
+from ..domain.statuses import LegStatus
 from .errors import describe, is_transient, retry_while_unavailable
 from .models import Leg, LegEvent
 
@@ -66,7 +67,7 @@ class StoreJournal:
             "try_no": try_no,
             "channel_id": channel_id,
             "endpoint": endpoint,
-            "state": "intent",
+            "state": LegStatus.INTENT,
             "created_at": now,
             "updated_at": now,
         }

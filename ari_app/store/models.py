@@ -25,14 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ari_app.domain.statuses import OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ari_app.store.types import UTCDateTime
-
-# Statuses of an "open" request: at most one per contact (partial unique index).
-OPEN_REQUEST_STATUSES: tuple[str, ...] = ("pending", "calling")
-REQUEST_STATUSES: tuple[str, ...] = ("pending", "calling", "completed", "incomplete", "cancelled")
-ATTEMPT_STATUSES: tuple[str, ...] = ("scheduled", "claimed", "running", "done", "cancelled")
-LEG_STATES: tuple[str, ...] = ("intent", "requested", "dial_unknown", "ringing", "up", "bridged", "ended")
-SMS_STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "delivered", "failed", "cancelled")
 
 # Stable constraint names, so later migrations (batch mode on SQLite) can refer to them.
 NAMING_CONVENTION = {
@@ -43,9 +37,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-_OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_REQUEST_STATUSES))
+# An open request: at most one per contact. In the enum's order, so the index reads the same every time.
+_OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in RequestStatus if s in OPEN_REQUEST_STATUSES))
 # An admin is on a call while an attempt with their name runs (see ``uq_attempts_admin_one_call``).
-_ADMIN_BUSY_SQL = "status = 'running'"
+_ADMIN_BUSY_SQL = f"status = '{AttemptStatus.RUNNING}'"
 
 
 class Base(DeclarativeBase):
@@ -105,7 +100,7 @@ class CallbackRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     reason: Mapped[str] = mapped_column(Text, default="", server_default="")
-    status: Mapped[str] = mapped_column(String(20))  # REQUEST_STATUSES
+    status: Mapped[str] = mapped_column(String(20))  # RequestStatus
     source: Mapped[str] = mapped_column(String(20))  # form | api
     page_url: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
@@ -164,7 +159,7 @@ class Attempt(Base):
     lead_attempt: Mapped[int] = mapped_column(Integer)  # which lead attempt this is: 1, 2, ...
     final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     kind: Mapped[str] = mapped_column(String(20))  # lead | admin_retry | system_retry
-    status: Mapped[str] = mapped_column(String(20))  # ATTEMPT_STATUSES
+    status: Mapped[str] = mapped_column(String(20))  # AttemptStatus
     due_at: Mapped[datetime]
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # why this attempt was allowed
     lease_owner: Mapped[str | None] = mapped_column(String(200))
@@ -191,7 +186,7 @@ class Leg(Base):
     try_no: Mapped[int] = mapped_column(Integer)
     channel_id: Mapped[str] = mapped_column(String(100), unique=True)  # cb-{attempt_id}-{role}-{try_no}
     endpoint: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(20))  # LEG_STATES
+    state: Mapped[str] = mapped_column(String(20))  # LegStatus
     dial_status: Mapped[str | None] = mapped_column(String(40))
     cause: Mapped[int | None] = mapped_column(Integer)
     cause_txt: Mapped[str | None] = mapped_column(String(200))
@@ -225,7 +220,7 @@ class SmsOutbox(Base):
     to_phone: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
-    status: Mapped[str] = mapped_column(String(20))  # SMS_STATUSES
+    status: Mapped[str] = mapped_column(String(20))  # SmsStatus
     tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_try_at: Mapped[datetime | None]
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -258,7 +253,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("contact_events.id"))
     url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(20))  # WebhookStatus
     tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_try_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None] = mapped_column(Integer)

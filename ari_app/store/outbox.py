@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.statuses import SmsStatus
 from .models import SmsOutbox
 
 
@@ -23,6 +24,6 @@ async def cancel_queued(session: AsyncSession, contact_id: int, error: str, now:
     """Messages to the contact not sent yet are never sent."""
     await session.execute(
         update(SmsOutbox)
-        .where(SmsOutbox.contact_id == contact_id, SmsOutbox.status == "queued")
-        .values(status="cancelled", error=error, updated_at=now)
+        .where(SmsOutbox.contact_id == contact_id, SmsOutbox.status == SmsStatus.QUEUED)
+        .values(status=SmsStatus.CANCELLED, error=error, updated_at=now)
     )

@@ -7,7 +7,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import OPEN_REQUEST_STATUSES, Attempt, CallbackRequest, Contact, Dnc
+from ..domain.statuses import (
+    OPEN_REQUEST_STATUSES,
+    UNFINISHED_ATTEMPT_STATUSES,
+    UNSTARTED_ATTEMPT_STATUSES,
+    AttemptStatus,
+)
+from .models import Attempt, CallbackRequest, Contact, Dnc
 
 
 async def on_dnc(session: AsyncSession, phone: str) -> bool:
@@ -45,7 +51,7 @@ async def next_scheduled(session: AsyncSession, request_id: int) -> Attempt | No
     """The request's next attempt still to come (scheduled, or already claimed or running)."""
     return await session.scalar(
         select(Attempt)
-        .where(Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed", "running")))
+        .where(Attempt.request_id == request_id, Attempt.status.in_(UNFINISHED_ATTEMPT_STATUSES))
         .order_by(Attempt.due_at)
         .limit(1)
     )
@@ -55,6 +61,6 @@ async def cancel_unstarted_attempts(session: AsyncSession, request_id: int, now:
     """Drop the request's calls not started yet; one already ringing ends on its own and is recorded."""
     await session.execute(
         update(Attempt)
-        .where(Attempt.request_id == request_id, Attempt.status.in_(("scheduled", "claimed")))
-        .values(status="cancelled", updated_at=now)
+        .where(Attempt.request_id == request_id, Attempt.status.in_(UNSTARTED_ATTEMPT_STATUSES))
+        .values(status=AttemptStatus.CANCELLED, updated_at=now)
     )

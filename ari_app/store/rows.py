@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..domain.statuses import AttemptStatus, WebhookStatus
+
 Row = dict[str, Any]
 
 
@@ -26,7 +28,7 @@ def delivery_row(event_id: int, url: str, now: datetime) -> Row:
     return {
         "event_id": event_id,
         "url": url,
-        "status": "pending",
+        "status": WebhookStatus.PENDING,
         "tries": 0,
         "next_try_at": now,
         "created_at": now,
@@ -56,7 +58,7 @@ def attempt_row(
         "lead_attempt": lead_attempt,
         "final": final,
         "kind": kind,
-        "status": "scheduled",
+        "status": AttemptStatus.SCHEDULED,
         "due_at": due_at,
         "evidence": evidence,
         "created_at": now,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..domain.statuses import RequestStatus
 from ..errors import NotFound, ValidationFailed
-from ..store.models import REQUEST_STATUSES, Contact
+from ..store.models import Contact
 from . import api_reads
 from .auth import AUTH_NAME
 from .body import read_model
@@ -38,10 +39,10 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
 
 async def list_callback_requests(request: web.Request) -> web.Response:
     status = request.query.get("status")
-    if status is not None and status not in REQUEST_STATUSES:
+    if status is not None and status not in set(RequestStatus):
         raise ValidationFailed(
             "invalid query parameter status",
-            fields={"status": {"code": "enum", "message": f"one of {', '.join(REQUEST_STATUSES)}"}},
+            fields={"status": {"code": "enum", "message": f"one of {', '.join(RequestStatus)}"}},
         )
     limit = _query_int(request, "limit", 50, 1, MAX_LIMIT)
     offset = _query_int(request, "offset", 0, 0, 10**9)

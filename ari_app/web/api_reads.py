@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.statuses import UNFINISHED_ATTEMPT_STATUSES
 from ..store.models import Attempt, CallbackRequest, Contact, Leg
 from ..store.timeline import attempts_with_legs, read_timeline
 
@@ -134,9 +135,7 @@ def _next_attempt_at() -> Any:
     """Correlated subquery: the earliest attempt still to come for a request."""
     return (
         select(func.min(Attempt.due_at))
-        .where(
-            Attempt.request_id == CallbackRequest.id, Attempt.status.in_(("scheduled", "claimed", "running"))
-        )
+        .where(Attempt.request_id == CallbackRequest.id, Attempt.status.in_(UNFINISHED_ATTEMPT_STATUSES))
         .correlate(CallbackRequest)
         .scalar_subquery()
     )
@@ -187,7 +186,7 @@ async def request_detail(session: AsyncSession, request_id: int) -> dict[str, An
     contact = await session.get(Contact, request.contact_id)
     assert contact is not None
     attempts = await attempts_of(session, [request.id])
-    upcoming = [a["due_at"] for a in attempts if a["status"] in ("scheduled", "claimed", "running")]
+    upcoming = [a["due_at"] for a in attempts if a["status"] in UNFINISHED_ATTEMPT_STATUSES]
     body = request_json(request)
     body.update(
         contact={

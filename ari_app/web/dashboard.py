@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,9 +19,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.statuses import CLOSABLE_REQUEST_STATUSES, OPEN_REQUEST_STATUSES
 from ..domain.text import clean_text
 from ..errors import CallbackError, Conflict, NotFound, RateLimited, ValidationFailed
-from ..store.models import OPEN_REQUEST_STATUSES, CallbackRequest, Contact
+from ..store.models import CallbackRequest, Contact
 from . import dashboard_reads as reads
 from .api import path_id
 from .dashboard_auth import (
@@ -207,7 +209,7 @@ async def contact_fragment(request: web.Request) -> web.Response:
 
 
 async def _latest_request(
-    session: AsyncSession, contact_id: int, statuses: tuple[str, ...]
+    session: AsyncSession, contact_id: int, statuses: Collection[str]
 ) -> CallbackRequest:
     request = await session.scalar(
         select(CallbackRequest)
@@ -237,7 +239,7 @@ async def contact_action(request: web.Request) -> web.Response:
                 target = await _latest_request(session, contact_id, OPEN_REQUEST_STATUSES)
                 await services.lifecycle.by_hand.call_now(session, target.id, by=by)
             elif action == "requeue":
-                target = await _latest_request(session, contact_id, ("incomplete", *OPEN_REQUEST_STATUSES))
+                target = await _latest_request(session, contact_id, CLOSABLE_REQUEST_STATUSES)
                 await services.lifecycle.by_hand.requeue(session, target.id, by=by)
             elif action == "cancel":
                 target = await _latest_request(session, contact_id, OPEN_REQUEST_STATUSES)

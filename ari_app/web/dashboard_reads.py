@@ -20,6 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.outcomes import Outcome, counts_as_lead_attempt
 from ..domain.phone import PhoneError, timezones_of
+from ..domain.statuses import (
+    ANSWERED_LEG_STATES,
+    LEASED_ATTEMPT_STATUSES,
+    OPEN_REQUEST_STATUSES,
+    AttemptStatus,
+    LegStatus,
+    RequestStatus,
+)
 from ..settings import Settings
 from ..store.models import (
     Attempt,
@@ -114,21 +122,21 @@ class Column:
 def _live_state(attempt: Attempt | None, legs: list[Leg]) -> str:
     if attempt is None:
         return ""
-    if attempt.status == "claimed":
+    if attempt.status == AttemptStatus.CLAIMED:
         return "Starting the call"
     lead = [leg for leg in legs if leg.role == "lead"]
     admin = [leg for leg in legs if leg.role == "admin"]
     if lead:
         state = lead[-1].state
-        if state == "bridged":
+        if state == LegStatus.BRIDGED:
             return "On the call"
-        if state == "up":
+        if state == LegStatus.UP:
             return "Lead answered"
-        if state != "ended":
+        if state != LegStatus.ENDED:
             return "Ringing the lead"
-    if admin and admin[-1].state in ("up", "bridged"):
+    if admin and admin[-1].state in ANSWERED_LEG_STATES:
         return f"{attempt.admin_name or 'Admin'} answered"
-    if admin and admin[-1].state != "ended":
+    if admin and admin[-1].state != LegStatus.ENDED:
         return f"Ringing {attempt.admin_name or 'the admin'}"
     return "Calling"
 
@@ -161,7 +169,7 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
             select(Attempt).where(Attempt.request_id.in_(request_ids)).order_by(Attempt.number)
         ):
             attempts.setdefault(a.request_id, []).append(a)
-        running = [a.id for al in attempts.values() for a in al if a.status == "running"]
+        running = [a.id for al in attempts.values() for a in al if a.status == AttemptStatus.RUNNING]
         if running:
             for leg in await session.scalars(
                 select(Leg).where(Leg.attempt_id.in_(running)).order_by(Leg.try_no, Leg.id)
@@ -169,8 +177,8 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
                 legs.setdefault(leg.attempt_id, []).append(leg)
     for request, contact in rows:
         mine = attempts.get(request.id, [])
-        upcoming = [a for a in mine if a.status == "scheduled"]
-        active = next((a for a in mine if a.status in ("claimed", "running")), None)
+        upcoming = [a for a in mine if a.status == AttemptStatus.SCHEDULED]
+        active = next((a for a in mine if a.status in LEASED_ATTEMPT_STATUSES), None)
         done = [a for a in mine if a.outcome]
         stage = contact.pipeline_stage or stages.pending
         column = columns.setdefault(stage, Column("other", stage))
@@ -250,7 +258,12 @@ _KIND_LABELS = {
     "admin_retry": "Retry planned for",
     "system_retry": "Retry planned for",
 }
-_STATUS_LABELS = {"scheduled": "Planned", "claimed": "Starting", "running": "On the phone", "done": "Done"}
+_STATUS_LABELS: dict[str, str] = {
+    AttemptStatus.SCHEDULED: "Planned",
+    AttemptStatus.CLAIMED: "Starting",
+    AttemptStatus.RUNNING: "On the phone",
+    AttemptStatus.DONE: "Done",
+}
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -332,7 +345,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
     request_status = {r.id: r.status for r in requests}
     for a in attempts:
         mine = legs.get(a.id, [])
-        if a.status in ("claimed", "running"):
+        if a.status in LEASED_ATTEMPT_STATUSES:
             live = _live_state(a, mine)
         facts = [(_KIND_LABELS.get(a.kind, "Call"), when(a.due_at, lead=True))]
         if a.admin_name:
@@ -350,7 +363,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             later = [b for b in attempts if b.request_id == a.request_id and b.number > a.number]
             if later:
                 text += f" Next call: {when(later[0].due_at, lead=True)}."
-            elif request_status.get(a.request_id) not in ("pending", "calling"):
+            elif request_status.get(a.request_id) not in OPEN_REQUEST_STATUSES:
                 text += " No further call."
         item(
             a.started_at or a.due_at,
@@ -397,7 +410,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
     items.sort(key=lambda i: (i.at, i.kind), reverse=True)
 
     latest = requests[-1] if requests else None
-    open_id = next((r.id for r in requests if r.status in ("pending", "calling")), None)
+    open_id = next((r.id for r in requests if r.status in OPEN_REQUEST_STATUSES), None)
     return ContactView(
         id=contact.id,
         name=f"{contact.first_name} {contact.last_name}".strip(),
@@ -410,7 +423,9 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         sms_opted_out=contact.sms_opted_out,
         number_invalid=contact.number_invalid,
         open_request_id=open_id,
-        requeue_request_id=latest.id if latest is not None and latest.status == "incomplete" else None,
+        requeue_request_id=latest.id
+        if latest is not None and latest.status == RequestStatus.INCOMPLETE
+        else None,
         latest_status=latest.status if latest is not None else "",
         live=live,
         items=items,

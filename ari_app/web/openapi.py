@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..store.models import REQUEST_STATUSES
+from ..domain.statuses import RequestStatus
 from . import dnc_api
 from .keys import SERVICES
 from .schemas import CallbackRequestIn, CloseIn
@@ -37,7 +37,7 @@ def _ref(name: str) -> dict[str, str]:
 _REQUEST = {
     "id": _INT,
     "contact_id": _INT,
-    "status": {"type": "string", "enum": list(REQUEST_STATUSES)},
+    "status": {"type": "string", "enum": list(RequestStatus)},
     "reason": _STR,
     "source": _STR,
     "page_url": _N_STR,
@@ -236,7 +236,7 @@ def build_openapi(server_url: str = "") -> dict[str, Any]:
                     {
                         "name": "status",
                         "in": "query",
-                        "schema": {"type": "string", "enum": list(REQUEST_STATUSES)},
+                        "schema": {"type": "string", "enum": list(RequestStatus)},
                     },
                     {
                         "name": "limit",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from audiokit import MakeMp3, read_wav
 
-from ari_app.audio import cli
 from ari_app.audio.manifest import SHIPPED_SOUNDS, load_manifest
 from ari_app.audio.prompts import PROMPTS, prompt_texts, speakable_number, synthesize_mp3
+from ari_app.cli import sounds
 
 REPO_SOUNDS = SHIPPED_SOUNDS
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -19,7 +19,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="callback")
-    cli.register(parser.add_subparsers(dest="command", required=True))
+    sounds.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))
 
@@ -115,7 +115,7 @@ def test_sounds_commands_take_the_config_their_help_promises(
     assert (tmp_path / "ast" / "acme" / "press-1.wav16").is_file()
     for command in ("defaults", "import"):
         parser = argparse.ArgumentParser(prog="callback")
-        cli.register(parser.add_subparsers(dest="command", required=True))
+        sounds.register(parser.add_subparsers(dest="command", required=True))
         extra = ["x.mp3", "--as", "goodbye"] if command == "import" else []
         args = parser.parse_args(["sounds", command, *extra, "--config", str(config)])
         assert args.config == str(config)

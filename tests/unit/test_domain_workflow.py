@@ -218,7 +218,6 @@ def test_nonsense_policies_are_refused(bad: dict[str, object]) -> None:
         AttemptPolicy(**bad)  # type: ignore[arg-type]
 
 
-
 # --- "we'll call again {when}" -----------------------------------------------------------------------------
 
 NY = ZoneInfo("America/New_York")
