@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -244,3 +245,14 @@ async def open_stack(
 async def stack(tmp_path: Any, stack_overrides: dict[str, dict[str, Any]]) -> AsyncIterator[Stack]:
     async with open_stack(tmp_path, stack_overrides) as opened:
         yield opened
+
+
+def real_ari(name: str, **extra: str) -> dict[str, str]:
+    """The [ari] settings for the real Asterisk peer (CALLBACK_TEST_ARI_*), with an application of its own."""
+    return {
+        "url": os.environ.get("CALLBACK_TEST_ARI_URL", ""),
+        "user": os.environ.get("CALLBACK_TEST_ARI_USER", "callback"),
+        "password": os.environ.get("CALLBACK_TEST_ARI_PASSWORD", "callback"),
+        "app": f"callback-{name}-{secrets.token_hex(3)}",
+        **extra,
+    }

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2ekit import CLOSED, OPEN_INSTANT, free_port
+from e2ekit import CLOSED, OPEN_INSTANT, free_port, real_ari
 from sqlalchemy import select
 
 from ari_app.app import Runtime
@@ -64,12 +64,7 @@ async def real_stack(
         None,
         environ={},
         overrides={
-            "ari": {
-                "url": URL,
-                "user": os.environ.get("CALLBACK_TEST_ARI_USER", "callback"),
-                "password": os.environ.get("CALLBACK_TEST_ARI_PASSWORD", "callback"),
-                "app": f"callback-e2e-{secrets.token_hex(3)}",
-            },
+            "ari": real_ari("e2e"),
             "admins": [
                 {
                     "name": "Peer admin",

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2ekit import CLOSED, OPEN_INSTANT, free_port
+from e2ekit import CLOSED, OPEN_INSTANT, free_port, real_ari
 from sqlalchemy import select
 
 from ari_app.app import Runtime
@@ -37,13 +37,7 @@ async def _installation(tmp: Path, name: str, installation_id: str) -> AsyncIter
         None,
         environ={},
         overrides={
-            "ari": {
-                "url": URL,
-                "user": os.environ.get("CALLBACK_TEST_ARI_USER", "callback"),
-                "password": os.environ.get("CALLBACK_TEST_ARI_PASSWORD", "callback"),
-                "app": f"callback-{name}-{secrets.token_hex(3)}",
-                "installation_id": installation_id,
-            },
+            "ari": real_ari(name, installation_id=installation_id),
             "admins": [{"name": f"Admin {name}", "endpoint": "PJSIP/admin-press1"}],
             "database": {"url": f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"},
             "web": {"port": free_port()},
