@@ -170,9 +170,10 @@ class Call:
         except AriError as exc:
             log.warning("hangup of %s failed: %s", channel_id, exc)
 
-    def lead_facts(
+    def classify_lead(
         self, leg: LegState, *, talk: float | None, machine: bool = False, whole: bool = False
-    ) -> LeadLegFacts:
+    ) -> Outcome:
+        """The lead leg's facts, classified by the domain (``classify_lead``)."""
         if is_unexpected_cause(leg.cause):
             log.warning(
                 "attempt %s: lead leg ended with cause %s %r, which our table does not know: counted as "
@@ -181,7 +182,7 @@ class Call:
                 leg.cause,
                 leg.cause_txt,
             )
-        return LeadLegFacts(
+        facts = LeadLegFacts(
             cause=leg.cause,
             dial_status=leg.dial_status,
             answered=leg.up_at is not None,
@@ -190,11 +191,6 @@ class Call:
             drop_played_whole=whole,
             final_attempt=self.plan.final,
         )
-
-    def classify_lead(
-        self, leg: LegState, *, talk: float | None, machine: bool = False, whole: bool = False
-    ) -> Outcome:
-        facts = self.lead_facts(leg, talk=talk, machine=machine, whole=whole)
         return classify_lead(facts, min_talk_seconds=self.calls.min_talk_seconds)
 
     def lead_evidence(self) -> str:

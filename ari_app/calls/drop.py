@@ -10,6 +10,7 @@ far end while it played, no hang-up before its end.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Literal
 
@@ -39,14 +40,11 @@ async def voicemail_drop(call: Call) -> AttemptResult:
     if lead.ended:
         await let_admin_go(call, told)
         raise End(Outcome.LEAD_MACHINE, "the machine hung up before the voicemail drop")
-    talk_starts = lead.talk_starts
-    drop = await _start_drop(call)
-    await let_admin_go(call, told)
-    played, whole = await _finish_drop(call, drop)
-    onto_greeting = lead.talk_starts > talk_starts
-    outcome = call.classify_lead(lead, talk=None, machine=True, whole=whole and not onto_greeting)
+    outcome, played, whole, notes = await _leave_message(
+        call, lead, waited, then=lambda: let_admin_go(call, told)
+    )
     detail = f"voicemail drop played {played:.1f} s" + ("" if whole else " (cut)")
-    return AttemptResult(outcome, detail + _notes(onto_greeting, waited), drop_played_seconds=played)
+    return AttemptResult(outcome, detail + notes, drop_played_seconds=played)
 
 
 async def admin_drop(call: Call) -> AttemptResult:
@@ -61,15 +59,28 @@ async def admin_drop(call: Call) -> AttemptResult:
     waited = await _until_greeting_over(call, lead)
     if lead.ended:
         raise End(Outcome.LEAD_MACHINE, "admin pressed the drop key; the machine hung up before the drop")
-    talk_starts = lead.talk_starts
-    played, whole = await _finish_drop(call, await _start_drop(call))
-    onto_greeting = lead.talk_starts > talk_starts
+    outcome, played, whole, notes = await _leave_message(call, lead, waited)
     detail = "admin pressed the drop key; voicemail " + ("left" if whole else "cut")
-    return AttemptResult(
-        call.classify_lead(lead, talk=None, machine=True, whole=whole and not onto_greeting),
-        detail + _notes(onto_greeting, waited),
-        drop_played_seconds=played,
-    )
+    return AttemptResult(outcome, detail + notes, drop_played_seconds=played)
+
+
+async def _leave_message(
+    call: Call,
+    lead: LegState,
+    waited: GreetingEnd,
+    *,
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[Outcome, float, bool, str]:
+    """Play the drop (doing ``then`` while it starts playing), hang up, and judge it: the outcome, the
+    seconds played, whether it played whole, and the notes for the attempt's detail."""
+    talk_starts = lead.talk_starts
+    drop = await _start_drop(call)
+    if then is not None:
+        await then()
+    played, whole = await _finish_drop(call, drop)
+    onto_greeting = lead.talk_starts > talk_starts
+    outcome = call.classify_lead(lead, talk=None, machine=True, whole=whole and not onto_greeting)
+    return outcome, played, whole, _notes(onto_greeting, waited)
 
 
 def _notes(onto_greeting: bool, waited: GreetingEnd) -> str:

@@ -476,15 +476,16 @@ async def check_shared_pbx(ari: AriClient, s: Settings) -> CheckResult:
     """Call ids on the PBX: another installation asking for ids of ours would have its calls refused and,
     before ids had an installation part, had its calls hung up by ours (seen on a real Asterisk)."""
     shaped = [c.id for c in await ari.list_channels() if has_our_shape(c.id)]
+    legs = [leg for cid in shaped if (leg := parse_leg_id(cid)) is not None]
     try:
-        stored, _ = await _installation_facts(s, set())
+        # One read: the stored id, and which of the attempts named on the PBX (any installation's) run here.
+        stored, running = await _installation_facts(s, {leg.attempt_id for leg in legs})
     except Exception as exc:  # the database check reports why
         return CheckResult("shared-pbx", "skip", f"database not readable ({type(exc).__name__})")
     installation = s.ari.installation_id or stored
     if not installation:
         return CheckResult("shared-pbx", "ok", "no installation id yet: one is generated at the first start")
-    mine = [leg for cid in shaped if (leg := parse_leg_id(cid)) and leg.installation == installation]
-    _, running = await _installation_facts(s, {leg.attempt_id for leg in mine})
+    mine = [leg for leg in legs if leg.installation == installation]
     strangers = sorted({leg.attempt_id for leg in mine} - running)
     others = sorted({cid for cid in shaped if not belongs_to(cid, installation)})
     if strangers:
