@@ -60,7 +60,7 @@ class Callee:
     dtmf_after: str | float | None = None
     greeting: float = 6.0
     beep: float = 1.0
-    record_max: float = 30.0
+    record_max: float = 120.0
     # machine: a silence of ``pause`` seconds ``pause_at`` seconds into the greeting (part of its length)
     pause_at: float = 0.0
     pause: float = 0.0
