@@ -209,6 +209,16 @@ def is_allowed(
     return _check(at, calendar, _lead(lead_e164, quiet))
 
 
+def is_allowed_in_zone(
+    at: datetime, *, calendar: BusinessCalendar, quiet: QuietHours, zone: ZoneInfo, region: str
+) -> bool:
+    """``is_allowed`` for a lead known only by a time zone and a region (a form before the number is typed):
+    the region's quiet hours in that one zone."""
+    _require_aware(at, "at")
+    key, window = quiet.window_for(region, None)
+    return _check(at, calendar, _Lead(region, None, (zone,), key, window))[0]
+
+
 def _wall_to_instants(day: date, wall: time, tz: ZoneInfo) -> list[datetime]:
     """UTC instants at which the wall clock of ``tz`` first shows ``wall`` (or later) on ``day``.
 
