@@ -8,13 +8,15 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ..domain.calendar import Slot, first_call_at, is_allowed
+from ..domain.preferred_time import SlotDay, check_preferred_time, offered_slots, parse_zone
 from ..domain.statuses import OPEN_REQUEST_STATUSES, RequestStatus
 from ..domain.tags import Status
 from ..domain.workflow import attempt_is_final
@@ -58,11 +60,10 @@ class Intake:
         ``daily_limit`` > 0: refuse a new request (a merge or a replay calls no one) from a number that made
         that many in the last day."""
         now = self.ctx.clock.now()
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                [data.first_name, data.last_name, data.phone, data.reason], ensure_ascii=False
-            ).encode()
-        ).hexdigest()
+        same = [data.first_name, data.last_name, data.phone, data.reason]
+        if data.preferred_at is not None:  # only then: keys stored before this field replay as before
+            same.append(data.preferred_at.astimezone(UTC).isoformat())
+        fingerprint = hashlib.sha256(json.dumps(same, ensure_ascii=False).encode()).hexdigest()
         if idempotency_key is not None:
             seen = await session.get(IdempotencyKey, idempotency_key)
             if seen is not None:
@@ -74,11 +75,12 @@ class Intake:
             await self._limit_number(session, data.phone, daily_limit, now)
         if on_dnc:
             raise ValidationFailed("this number can't be called", field="phone", code="do_not_call")
+        chosen = self._chosen_slot(data, now)  # a refused time is refused before anything is written
         if contact_id is None:
-            slot = self._first_slot(data.phone, now)
+            slot = chosen or self._first_slot(data.phone, now)
             result = await session.run_sync(self._write_first_request, data, now, slot)
         else:
-            result = await self._submit_known(session, contact_id, data, now)
+            result = await self._submit_known(session, contact_id, data, now, chosen)
         self._log_intake(data, result, now)
         if idempotency_key is not None:
             session.add(
@@ -100,6 +102,34 @@ class Intake:
             now, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=phone, delay_seconds=delay
         )
 
+    def offered_times(self, zone: ZoneInfo, phone: str | None) -> list[SlotDay]:
+        """The times the form offers now, shown in ``zone``; allowed for ``phone`` (E.164) when it is known,
+        else for a lead of the business's region in ``zone``."""
+        ctx = self.ctx
+        return offered_slots(
+            ctx.clock.now(),
+            calendar=ctx.calendar,
+            quiet=ctx.quiet,
+            zone=zone,
+            lead_e164=phone,
+            region=ctx.settings.business.region,
+        )
+
+    def _chosen_slot(self, data: IntakeData, now: datetime) -> Slot | None:
+        """The slot at the time the lead chose (``PreferredTimeRefused`` when we can't call then), or None
+        for "as soon as possible"."""
+        if data.preferred_at is None:
+            return None
+        ctx = self.ctx
+        return check_preferred_time(
+            data.preferred_at,
+            now,
+            calendar=ctx.calendar,
+            quiet=ctx.quiet,
+            lead_e164=data.phone,
+            zone=parse_zone(data.preferred_tz),
+        )
+
     def _log_intake(self, data: IntakeData, result: IntakeResult, now: datetime) -> None:
         """The log's first line of a request: who, when the first call is planned and why."""
         if not call_log.log.isEnabledFor(logging.INFO):
@@ -113,6 +143,9 @@ class Intake:
             return
         at = datetime.fromisoformat(planned)
         ctx = self.ctx
+        if data.preferred_at is not None:
+            call_log.request_received(name, data.phone, at, ctx.calendar.tz, "the time the lead chose")
+            return
 
         def check(when: datetime) -> tuple[bool, dict[str, Any]]:
             return is_allowed(when, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=data.phone)
@@ -138,7 +171,7 @@ class Intake:
             )
 
     async def _submit_known(
-        self, session: AsyncSession, contact_id: int, data: IntakeData, now: datetime
+        self, session: AsyncSession, contact_id: int, data: IntakeData, now: datetime, chosen: Slot | None
     ) -> IntakeResult:
         """A number we know: merge into its open request, or open a new one."""
         contact = await session.get(Contact, contact_id)
@@ -146,6 +179,8 @@ class Intake:
         merge_into = await open_request(session, contact.id)
         if merge_into is not None:
             text = f"Another callback request while one is open (merged, no second call): {data.reason}"
+            if chosen is not None:
+                text += f" (asked for {chosen.at.isoformat()}; the planned call stays)"
             self.ctx.note(session, contact.id, merge_into.id, "merge", text)
             await self.ctx.event(
                 session, contact.id, "request.merged", {"request_id": merge_into.id, "reason": data.reason}
@@ -153,7 +188,8 @@ class Intake:
             nxt = await next_scheduled(session, merge_into.id)
             result = IntakeResult(200, _body(merge_into, nxt, merged=True))
         else:
-            result = await self._create_request(session, contact, data, now)
+            slot = chosen or self._first_slot(contact.phone, now)
+            result = await self._create_request(session, contact, data, now, slot)
         await session.flush()
         return result
 
@@ -205,7 +241,7 @@ class Intake:
         return IntakeResult(201, {**body, "planned_at": slot.at.isoformat()})
 
     async def _create_request(
-        self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime
+        self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime, slot: Slot
     ) -> IntakeResult:
         if contact.first_name != data.first_name or contact.last_name != data.last_name:
             contact.first_name, contact.last_name = data.first_name, data.last_name
@@ -218,7 +254,7 @@ class Intake:
         await self.ctx.router.set_status(
             session, contact, Status.PENDING, now=now, request_id=request.id, reason="callback requested"
         )
-        attempt = await self.ctx.schedule(session, request, self._first_slot(contact.phone, now), kind="lead")
+        attempt = await self.ctx.schedule(session, request, slot, kind="lead")
         return IntakeResult(201, _body(request, attempt, merged=False))
 
 
