@@ -1,6 +1,6 @@
 """The form's "when should we call?" choice: the times offered in the zone the lead reads, zone named.
 
-Which zone (docs/form.md, "Choosing a time"): the browser's, when its script tells us (``tz``: the clock the
+Which zone (docs/choosing-a-time.md): the browser's, when its script tells us (``tz``: the clock the
 person looks at); else the number's (its area code), once one has been typed and the form comes back with
 an error; else the business's. Without JavaScript the page therefore lists the business's times, named as
 such: "as soon as possible" (the default) needs no script at all.
