@@ -24,7 +24,7 @@ from .calendar import (
     QuietHours,
     Slot,
     is_allowed,
-    is_allowed_in_zone,
+    may_call_at,
     next_allowed_slot,
 )
 from .phone import timezones_of
@@ -156,23 +156,12 @@ def offered_slots(
         day = local.date()
         if day not in found and len(found) >= days:
             break
-        if local.minute % 30 == 0 and _allowed(at, calendar, quiet, zone, lead_e164, region):
+        if local.minute % 30 == 0 and may_call_at(
+            at, calendar=calendar, quiet=quiet, lead_e164=lead_e164, zone=zone, region=region
+        ):
             found.setdefault(day, []).append(TimeSlot(at=at, local=local))
         at += _GRID
     return [SlotDay(day=day, slots=tuple(slots)) for day, slots in found.items()]
-
-
-def _allowed(
-    at: datetime,
-    calendar: BusinessCalendar,
-    quiet: QuietHours,
-    zone: ZoneInfo,
-    lead_e164: str | None,
-    region: str,
-) -> bool:
-    if lead_e164:
-        return is_allowed(at, calendar=calendar, quiet=quiet, lead_e164=lead_e164)[0]
-    return is_allowed_in_zone(at, calendar=calendar, quiet=quiet, zone=zone, region=region)
 
 
 class PreferredTimeRefused(ValidationFailed):

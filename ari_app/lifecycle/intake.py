@@ -37,6 +37,8 @@ from ..store.rows import attempt_row
 from .context import Context
 from .intake_rows import IntakeData, contact_row, request_row, request_rows
 
+_OFFERED_KEPT = 512  # the form's time choices kept (per minute, zone and number): a bounded cache
+
 
 @dataclass(frozen=True)
 class IntakeResult:
@@ -47,6 +49,7 @@ class IntakeResult:
 class Intake:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._offered: dict[tuple[datetime, str, str | None], list[SlotDay]] = {}
 
     async def submit(
         self,
@@ -104,16 +107,28 @@ class Intake:
 
     def offered_times(self, zone: ZoneInfo, phone: str | None) -> list[SlotDay]:
         """The times the form offers now, shown in ``zone``; allowed for ``phone`` (E.164) when it is known,
-        else for a lead of the business's region in ``zone``."""
+        else for a lead of the business's region in ``zone``.
+
+        Kept for the rest of the clock's minute (bench/offered_slots.py: about 1 ms to compute, several
+        times an "as soon as possible" slot; every form page asks): a time offered a few seconds too soon
+        is still checked when the form is sent."""
         ctx = self.ctx
-        return offered_slots(
-            ctx.clock.now(),
-            calendar=ctx.calendar,
-            quiet=ctx.quiet,
-            zone=zone,
-            lead_e164=phone,
-            region=ctx.settings.business.region,
-        )
+        now = ctx.clock.now()
+        key = (now.replace(second=0, microsecond=0), zone.key, phone)
+        found = self._offered.get(key)
+        if found is None:
+            if len(self._offered) >= _OFFERED_KEPT:
+                self._offered.clear()
+            found = offered_slots(
+                key[0],
+                calendar=ctx.calendar,
+                quiet=ctx.quiet,
+                zone=zone,
+                lead_e164=phone,
+                region=ctx.settings.business.region,
+            )
+            self._offered[key] = found
+        return found
 
     def _chosen_slot(self, data: IntakeData, now: datetime) -> Slot | None:
         """The slot at the time the lead chose (``PreferredTimeRefused`` when we can't call then), or None

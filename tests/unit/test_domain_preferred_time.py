@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ari_app.domain.calendar import BusinessCalendar, QuietHours, Window
+from ari_app.domain.calendar import BusinessCalendar, QuietHours, Window, is_allowed, may_call_at
 from ari_app.domain.preferred_time import (
     PreferredTimeRefused,
     check_preferred_time,
@@ -175,3 +175,14 @@ def test_the_zone_shown_browser_then_number_then_business() -> None:
     assert lead_zone(NJ_LEAD, LA, NY) == LA
     assert lead_zone(LA_LEAD, None, NY) == LA
     assert lead_zone(None, None, LONDON) == LONDON
+
+
+@pytest.mark.parametrize("lead", [NJ_LEAD, LA_LEAD, "+19072345678"])  # Alaska: two zones
+def test_the_quick_answer_agrees_with_is_allowed_every_quarter_hour_across_the_change(lead: str) -> None:
+    quiet = QuietHours(default=Window(time(8), time(21)), regions={"US-AK": Window(time(9), time(20))})
+    at = datetime(2025, 3, 7, 0, 0, tzinfo=UTC)
+    while at < datetime(2025, 3, 12, tzinfo=UTC):
+        expected = is_allowed(at, calendar=OFFICE, quiet=quiet, lead_e164=lead)[0]
+        quick = may_call_at(at, calendar=OFFICE, quiet=quiet, lead_e164=lead, zone=NY, region="US")
+        assert quick == expected, at
+        at += timedelta(minutes=15)
