@@ -40,6 +40,9 @@ async def test_the_form_embedded_in_another_site_is_submitted(
     await form.get_by_label("Last name", exact=True).fill("Hopper")
     await form.get_by_label("Phone", exact=True).fill("(202) 555-0142")
     await form.get_by_label("Reason", exact=True).fill("The kitchen tap drips all night.")
+    when = form.get_by_label("When should we call?")
+    await expect(when).to_have_value("")  # as soon as possible unless the lead picks a time
+    await expect(when.locator("optgroup")).to_have_count(3)  # the next three days with times
     consent = form.get_by_role("checkbox")
     await expect(consent).not_to_be_checked()
     await consent.check()
