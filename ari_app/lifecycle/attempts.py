@@ -73,11 +73,13 @@ class Attempts:
             attempt.status, attempt.due_at, attempt.evidence = AttemptStatus.SCHEDULED, slot.at, slot.evidence
             attempt.lease_owner = attempt.lease_until = None
             attempt.updated_at = now
-            ctx.note(
-                session, contact.id, request.id, "system", "Attempt moved: outside the allowed hours now"
-            )
             if chosen_by_lead(evidence_before):
+                text = "Attempt moved: the time the lead chose is no longer allowed; a text tells the lead"
+                ctx.note(session, contact.id, request.id, "system", text)
                 await self._tell_lead_time_moved(session, contact, request, slot.at)
+            else:
+                text = "Attempt moved: outside the allowed hours now"
+                ctx.note(session, contact.id, request.id, "system", text)
             return None
         attempt.status = AttemptStatus.RUNNING
         attempt.started_at = now

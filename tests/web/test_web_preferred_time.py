@@ -17,7 +17,7 @@ from ari_app.lifecycle import Lifecycle
 from ari_app.services import Services
 from ari_app.settings import Settings
 from ari_app.store.claims import claim_due_attempts
-from ari_app.store.models import Attempt, CallbackRequest, Contact, SmsOutbox
+from ari_app.store.models import Attempt, CallbackRequest, Contact, Note, SmsOutbox
 from ari_app.web.dashboard_auth import add_user
 
 API = "/api/v1/callback-requests"
@@ -269,6 +269,12 @@ async def test_a_chosen_time_that_became_a_holiday_moves_and_the_lead_is_told_on
     async with db_sessionmaker() as session:
         texts = list(await session.scalars(select(SmsOutbox)))
     assert len(texts) == 1  # moved twice, told once
+    async with db_sessionmaker() as session:
+        notes = [n.text for n in await session.scalars(select(Note).order_by(Note.id))]
+    assert notes[-2:] == [
+        "Attempt moved: the time the lead chose is no longer allowed; a text tells the lead",
+        "Attempt moved: outside the allowed hours now",
+    ]
     [sms] = texts
     assert sms.kind == "preferred_time_moved" and sms.to_phone == LA_LEAD
     assert sms.body.endswith(
