@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ..domain.calendar import Slot, first_call_at, is_allowed
 from ..domain.preferred_time import SlotDay, check_preferred_time, offered_slots, parse_zone
-from ..domain.statuses import OPEN_REQUEST_STATUSES, RequestStatus
+from ..domain.statuses import OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ..domain.tags import Status
 from ..domain.workflow import attempt_is_final
 from ..errors import Conflict, RateLimited, ValidationFailed
@@ -194,19 +195,40 @@ class Intake:
         merge_into = await open_request(session, contact.id)
         if merge_into is not None:
             text = f"Another callback request while one is open (merged, no second call): {data.reason}"
+            nxt = await next_scheduled(session, merge_into.id)
             if chosen is not None:
-                text += f" (asked for {chosen.at.isoformat()}; the planned call stays)"
+                moved = nxt is not None and await self._move_to_chosen(session, merge_into, nxt, chosen, data)
+                text += f" (asked for {chosen.at.isoformat()}; "
+                text += "the next call moves there)" if moved else "a call is under way, the plan stays)"
             self.ctx.note(session, contact.id, merge_into.id, "merge", text)
             await self.ctx.event(
                 session, contact.id, "request.merged", {"request_id": merge_into.id, "reason": data.reason}
             )
-            nxt = await next_scheduled(session, merge_into.id)
             result = IntakeResult(200, _body(merge_into, nxt, merged=True))
         else:
             slot = chosen or self._first_slot(contact.phone, now)
             result = await self._create_request(session, contact, data, now, slot)
         await session.flush()
         return result
+
+    async def _move_to_chosen(
+        self, session: AsyncSession, request: CallbackRequest, nxt: Attempt, chosen: Slot, data: IntakeData
+    ) -> bool:
+        """A merged request that chose a time: the open request's next call moves there, when it has not
+        been claimed yet (a conditional update: a worker that claimed it first wins, and its call goes on)."""
+        now = self.ctx.clock.now()
+        moved = await session.execute(
+            update(Attempt)
+            .where(Attempt.id == nxt.id, Attempt.status == AttemptStatus.SCHEDULED)
+            .values(due_at=chosen.at, evidence=chosen.evidence, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(moved, "rowcount", 0):
+            return False
+        await session.refresh(nxt)
+        request.preferred_at, request.preferred_tz = chosen.at, data.preferred_tz
+        request.updated_at = now
+        return True
 
     def _write_first_request(
         self, session: Session, data: IntakeData, now: datetime, slot: Slot

@@ -175,7 +175,7 @@ def _confirmation_when(
     """ "on Wed 3 Dec at 9:00 AM Pacific time (PST), the time you chose" in the zone the lead read; a request
     merged into an open one keeps that one's call (and says it as every confirmation does)."""
     planned = body.get("planned_at")
-    if data.preferred_at is None or body.get("merged") or not planned:
+    if data.preferred_at is None or not planned or datetime.fromisoformat(planned) != data.preferred_at:
         return when_text(services, body, data.phone)
     zone = shown or lead_zone(data.phone, None, ZoneInfo(services.settings.business.timezone))
     return chosen_text(datetime.fromisoformat(planned), zone)

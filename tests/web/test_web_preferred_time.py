@@ -70,6 +70,38 @@ async def test_as_soon_as_possible_is_the_default_and_may_be_said(
     assert detail["preferred_at"] is None
 
 
+async def test_a_second_request_with_a_time_moves_the_open_requests_next_call(
+    client: TestClient[Any, Any], auth: dict[str, str], db_sessionmaker: Any
+) -> None:
+    first = await (await client.post(API, json=intake_body(), headers=auth)).json()
+    again = await client.post(
+        API, json=intake_body(reason="Tomorrow is better", preferred_at=WED_NOON), headers=auth
+    )
+    assert again.status == 200
+    body = await again.json()
+    assert body["merged"] is True and body["id"] == first["id"] and body["planned_at"] == WED_NOON
+    detail = await (await client.get(f"{API}/{first['id']}", headers=auth)).json()
+    assert detail["preferred_at"] == WED_NOON
+    assert [a["due_at"] for a in detail["attempts"]] == [WED_NOON]  # moved, never a second call
+    contact = await (await client.get(f"/api/v1/contacts/{first['contact_id']}", headers=auth)).json()
+    assert any(n["text"].endswith("the next call moves there)") for n in contact["notes"])
+
+
+async def test_a_second_request_with_a_time_leaves_a_call_already_claimed_alone(
+    client: TestClient[Any, Any], auth: dict[str, str], db_sessionmaker: Any
+) -> None:
+    first = await (await client.post(API, json=intake_body(), headers=auth)).json()
+    at = datetime.fromisoformat(first["planned_at"])
+    assert await claim_due_attempts(db_sessionmaker, now=at, worker="w1", lease_seconds=60.0, limit=5)
+    again = await client.post(API, json=intake_body(preferred_at=WED_NOON), headers=auth)
+    assert again.status == 200
+    assert (await again.json())["planned_at"] == first["planned_at"]
+    detail = await (await client.get(f"{API}/{first['id']}", headers=auth)).json()
+    assert detail["preferred_at"] is None
+    contact = await (await client.get(f"/api/v1/contacts/{first['contact_id']}", headers=auth)).json()
+    assert any(n["text"].endswith("a call is under way, the plan stays)") for n in contact["notes"])
+
+
 async def test_a_saturday_is_refused_with_the_next_allowed_time_and_nothing_is_stored(
     client: TestClient[Any, Any], auth: dict[str, str], db_sessionmaker: Any
 ) -> None:
