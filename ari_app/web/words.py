@@ -150,7 +150,11 @@ def allowed_sentence(evidence: Mapping[str, Any]) -> str:
     Central).`` "" when there is no evidence (an attempt from before evidence was kept)."""
     checked = evidence.get("at_dial")  # the check made at the moment of dialling, when there was one
     if isinstance(checked, Mapping):
-        evidence = {**checked, "by_hand": evidence.get("by_hand")}
+        evidence = {
+            **checked,
+            "by_hand": evidence.get("by_hand"),
+            "preferred_at": evidence.get("preferred_at"),
+        }
     business = evidence.get("business")
     lead = evidence.get("lead")
     if not isinstance(business, Mapping) or not isinstance(lead, Mapping):
@@ -163,4 +167,6 @@ def allowed_sentence(evidence: Mapping[str, Any]) -> str:
     by = evidence.get("by_hand")
     if by:
         sentence += f" Asked for by {by}."
+    if evidence.get("preferred_at"):
+        sentence += " At the time the lead chose."
     return sentence
