@@ -209,6 +209,32 @@ def is_allowed(
     return _check(at, calendar, _lead(lead_e164, quiet))
 
 
+def _open(at: datetime, calendar: BusinessCalendar, lead: _Lead) -> bool:
+    """``_check``'s answer without its evidence (same rule: the business window, quiet hours in every zone);
+    for callers that ask many instants, such as the form's list of times."""
+    if calendar.window_at(at.astimezone(calendar.tz)) is None:
+        return False
+    return all(lead.quiet.contains(at.astimezone(tz).time()) for tz in lead.zones)
+
+
+def may_call_at(
+    at: datetime,
+    *,
+    calendar: BusinessCalendar,
+    quiet: QuietHours,
+    lead_e164: str | None,
+    zone: ZoneInfo,
+    region: str,
+) -> bool:
+    """``is_allowed``'s yes or no, without evidence. ``lead_e164`` None: a lead known only by ``zone`` and
+    ``region`` (a form before the number is typed), so the region's quiet hours in that one zone."""
+    _require_aware(at, "at")
+    if lead_e164:
+        return _open(at, calendar, _lead(lead_e164, quiet))
+    key, window = quiet.window_for(region, None)
+    return _open(at, calendar, _Lead(region, None, (zone,), key, window))
+
+
 def _wall_to_instants(day: date, wall: time, tz: ZoneInfo) -> list[datetime]:
     """UTC instants at which the wall clock of ``tz`` first shows ``wall`` (or later) on ``day``.
 

@@ -4,7 +4,8 @@ applied in one transaction: tags, notes, the next attempt, the SMS)."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from ..domain.attempts import AttemptResult, AttemptStart
 from ..domain.calendar import NoSlotError, is_allowed
 from ..domain.outcomes import Outcome
 from ..domain.phone import timezones_of
+from ..domain.preferred_time import chosen_by_lead, parse_zone
 from ..domain.statuses import LEASED_ATTEMPT_STATUSES, OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ..domain.workflow import (
     Decision,
@@ -21,6 +23,7 @@ from ..domain.workflow import (
     missed_call_when_text,
 )
 from ..logs import bind_log_ids, call_log
+from ..sms.templates import MessageKind
 from ..store.models import Attempt, CallbackRequest, Contact
 from ..store.requests import on_dnc
 from .closing import Closing
@@ -66,12 +69,17 @@ class Attempts:
         if not allowed:
             # Claimed late (a backlog, a restart): move to the next allowed instant; nothing is used up.
             slot = ctx.slot_after(now, contact.phone)
+            evidence_before = attempt.evidence
             attempt.status, attempt.due_at, attempt.evidence = AttemptStatus.SCHEDULED, slot.at, slot.evidence
             attempt.lease_owner = attempt.lease_until = None
             attempt.updated_at = now
-            ctx.note(
-                session, contact.id, request.id, "system", "Attempt moved: outside the allowed hours now"
-            )
+            if chosen_by_lead(evidence_before):
+                text = "Attempt moved: the time the lead chose is no longer allowed; a text tells the lead"
+                ctx.note(session, contact.id, request.id, "system", text)
+                await self._tell_lead_time_moved(session, contact, request, slot.at)
+            else:
+                text = "Attempt moved: outside the allowed hours now"
+                ctx.note(session, contact.id, request.id, "system", text)
             return None
         attempt.status = AttemptStatus.RUNNING
         attempt.started_at = now
@@ -98,6 +106,24 @@ class Attempts:
             lead_phone=contact.phone,
             final=attempt.final,
             amd=amd_enabled(ctx.policy, attempt.final),
+        )
+
+    async def _tell_lead_time_moved(
+        self, session: AsyncSession, contact: Contact, request: CallbackRequest, at: datetime
+    ) -> None:
+        """The time the lead chose can't be kept (the calendar changed, a holiday): one SMS per request
+        says the new time in the lead's zone (the one the form showed, else the number's)."""
+        now = self.ctx.clock.now()
+        zone = parse_zone(request.preferred_tz) or ZoneInfo(timezones_of(contact.phone)[0])
+        when = missed_call_when_text(at, zone.key, now)
+        await self.ctx.event(
+            session,
+            contact.id,
+            "attempt.moved",
+            {"request_id": request.id, "preferred_at": _iso(request.preferred_at), "due_at": at.isoformat()},
+        )
+        await self.outreach.queue_sms(
+            session, contact, request, MessageKind.preferred_time_moved, key="1", when=when
         )
 
     async def requeue_unstarted(self, session: AsyncSession, attempt_id: int, delay: float, why: str) -> None:
@@ -217,3 +243,7 @@ class Attempts:
             else "",
         )
         return decision
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None

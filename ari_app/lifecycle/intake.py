@@ -8,14 +8,17 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ..domain.calendar import Slot, first_call_at, is_allowed
-from ..domain.statuses import OPEN_REQUEST_STATUSES, RequestStatus
+from ..domain.preferred_time import SlotDay, check_preferred_time, offered_slots, parse_zone
+from ..domain.statuses import OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
 from ..domain.tags import Status
 from ..domain.workflow import attempt_is_final
 from ..errors import Conflict, RateLimited, ValidationFailed
@@ -35,6 +38,8 @@ from ..store.rows import attempt_row
 from .context import Context
 from .intake_rows import IntakeData, contact_row, request_row, request_rows
 
+_OFFERED_KEPT = 512  # the form's time choices kept (per minute, zone and number): a bounded cache
+
 
 @dataclass(frozen=True)
 class IntakeResult:
@@ -45,6 +50,7 @@ class IntakeResult:
 class Intake:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._offered: dict[tuple[datetime, str, str | None], list[SlotDay]] = {}
 
     async def submit(
         self,
@@ -58,11 +64,10 @@ class Intake:
         ``daily_limit`` > 0: refuse a new request (a merge or a replay calls no one) from a number that made
         that many in the last day."""
         now = self.ctx.clock.now()
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                [data.first_name, data.last_name, data.phone, data.reason], ensure_ascii=False
-            ).encode()
-        ).hexdigest()
+        same = [data.first_name, data.last_name, data.phone, data.reason]
+        if data.preferred_at is not None:  # only then: keys stored before this field replay as before
+            same.append(data.preferred_at.astimezone(UTC).isoformat())
+        fingerprint = hashlib.sha256(json.dumps(same, ensure_ascii=False).encode()).hexdigest()
         if idempotency_key is not None:
             seen = await session.get(IdempotencyKey, idempotency_key)
             if seen is not None:
@@ -74,11 +79,12 @@ class Intake:
             await self._limit_number(session, data.phone, daily_limit, now)
         if on_dnc:
             raise ValidationFailed("this number can't be called", field="phone", code="do_not_call")
+        chosen = self._chosen_slot(data, now)  # a refused time is refused before anything is written
         if contact_id is None:
-            slot = self._first_slot(data.phone, now)
+            slot = chosen or self._first_slot(data.phone, now)
             result = await session.run_sync(self._write_first_request, data, now, slot)
         else:
-            result = await self._submit_known(session, contact_id, data, now)
+            result = await self._submit_known(session, contact_id, data, now, chosen)
         self._log_intake(data, result, now)
         if idempotency_key is not None:
             session.add(
@@ -100,6 +106,46 @@ class Intake:
             now, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=phone, delay_seconds=delay
         )
 
+    def offered_times(self, zone: ZoneInfo, phone: str | None) -> list[SlotDay]:
+        """The times the form offers now, shown in ``zone``; allowed for ``phone`` (E.164) when it is known,
+        else for a lead of the business's region in ``zone``.
+
+        Kept for the rest of the clock's minute (bench/offered_slots.py: about 1 ms to compute, several
+        times an "as soon as possible" slot; every form page asks): a time offered a few seconds too soon
+        is still checked when the form is sent."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        key = (now.replace(second=0, microsecond=0), zone.key, phone)
+        found = self._offered.get(key)
+        if found is None:
+            if len(self._offered) >= _OFFERED_KEPT:
+                self._offered.clear()
+            found = offered_slots(
+                key[0],
+                calendar=ctx.calendar,
+                quiet=ctx.quiet,
+                zone=zone,
+                lead_e164=phone,
+                region=ctx.settings.business.region,
+            )
+            self._offered[key] = found
+        return found
+
+    def _chosen_slot(self, data: IntakeData, now: datetime) -> Slot | None:
+        """The slot at the time the lead chose (``PreferredTimeRefused`` when we can't call then), or None
+        for "as soon as possible"."""
+        if data.preferred_at is None:
+            return None
+        ctx = self.ctx
+        return check_preferred_time(
+            data.preferred_at,
+            now,
+            calendar=ctx.calendar,
+            quiet=ctx.quiet,
+            lead_e164=data.phone,
+            zone=parse_zone(data.preferred_tz),
+        )
+
     def _log_intake(self, data: IntakeData, result: IntakeResult, now: datetime) -> None:
         """The log's first line of a request: who, when the first call is planned and why."""
         if not call_log.log.isEnabledFor(logging.INFO):
@@ -113,6 +159,9 @@ class Intake:
             return
         at = datetime.fromisoformat(planned)
         ctx = self.ctx
+        if data.preferred_at is not None:
+            call_log.request_received(name, data.phone, at, ctx.calendar.tz, "the time the lead chose")
+            return
 
         def check(when: datetime) -> tuple[bool, dict[str, Any]]:
             return is_allowed(when, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=data.phone)
@@ -138,7 +187,7 @@ class Intake:
             )
 
     async def _submit_known(
-        self, session: AsyncSession, contact_id: int, data: IntakeData, now: datetime
+        self, session: AsyncSession, contact_id: int, data: IntakeData, now: datetime, chosen: Slot | None
     ) -> IntakeResult:
         """A number we know: merge into its open request, or open a new one."""
         contact = await session.get(Contact, contact_id)
@@ -146,16 +195,40 @@ class Intake:
         merge_into = await open_request(session, contact.id)
         if merge_into is not None:
             text = f"Another callback request while one is open (merged, no second call): {data.reason}"
+            nxt = await next_scheduled(session, merge_into.id)
+            if chosen is not None:
+                moved = nxt is not None and await self._move_to_chosen(session, merge_into, nxt, chosen, data)
+                text += f" (asked for {chosen.at.isoformat()}; "
+                text += "the next call moves there)" if moved else "a call is under way, the plan stays)"
             self.ctx.note(session, contact.id, merge_into.id, "merge", text)
             await self.ctx.event(
                 session, contact.id, "request.merged", {"request_id": merge_into.id, "reason": data.reason}
             )
-            nxt = await next_scheduled(session, merge_into.id)
             result = IntakeResult(200, _body(merge_into, nxt, merged=True))
         else:
-            result = await self._create_request(session, contact, data, now)
+            slot = chosen or self._first_slot(contact.phone, now)
+            result = await self._create_request(session, contact, data, now, slot)
         await session.flush()
         return result
+
+    async def _move_to_chosen(
+        self, session: AsyncSession, request: CallbackRequest, nxt: Attempt, chosen: Slot, data: IntakeData
+    ) -> bool:
+        """A merged request that chose a time: the open request's next call moves there, when it has not
+        been claimed yet (a conditional update: a worker that claimed it first wins, and its call goes on)."""
+        now = self.ctx.clock.now()
+        moved = await session.execute(
+            update(Attempt)
+            .where(Attempt.id == nxt.id, Attempt.status == AttemptStatus.SCHEDULED)
+            .values(due_at=chosen.at, evidence=chosen.evidence, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(moved, "rowcount", 0):
+            return False
+        await session.refresh(nxt)
+        request.preferred_at, request.preferred_tz = chosen.at, data.preferred_tz
+        request.updated_at = now
+        return True
 
     def _write_first_request(
         self, session: Session, data: IntakeData, now: datetime, slot: Slot
@@ -205,7 +278,7 @@ class Intake:
         return IntakeResult(201, {**body, "planned_at": slot.at.isoformat()})
 
     async def _create_request(
-        self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime
+        self, session: AsyncSession, contact: Contact, data: IntakeData, now: datetime, slot: Slot
     ) -> IntakeResult:
         if contact.first_name != data.first_name or contact.last_name != data.last_name:
             contact.first_name, contact.last_name = data.first_name, data.last_name
@@ -218,7 +291,7 @@ class Intake:
         await self.ctx.router.set_status(
             session, contact, Status.PENDING, now=now, request_id=request.id, reason="callback requested"
         )
-        attempt = await self.ctx.schedule(session, request, self._first_slot(contact.phone, now), kind="lead")
+        attempt = await self.ctx.schedule(session, request, slot, kind="lead")
         return IntakeResult(201, _body(request, attempt, merged=False))
 
 

@@ -21,6 +21,8 @@ class IntakeData:
     page_url: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    preferred_at: datetime | None = None  # the time the lead chose (aware); None: as soon as possible
+    preferred_tz: str | None = None  # the zone the form showed it in, when the browser told us
 
 
 def contact_row(data: IntakeData, stage: str, now: datetime) -> Row:
@@ -43,6 +45,8 @@ def request_row(contact_id: int, data: IntakeData, now: datetime) -> Row:
         "page_url": data.page_url,
         "ip": data.ip,
         "user_agent": data.user_agent,
+        "preferred_at": data.preferred_at,
+        "preferred_tz": data.preferred_tz if data.preferred_at is not None else None,
         "created_at": now,
         "updated_at": now,
     }

@@ -30,6 +30,7 @@ class MessageKind(StrEnum):
     confirmation = "confirmation"
     opt_out_confirmation = "opt_out_confirmation"
     help = "help"
+    preferred_time_moved = "preferred_time_moved"
 
 
 # Plain ASCII punctuation on purpose: one character outside GSM-7 (an em dash, curly quotes) turns the whole
@@ -53,6 +54,11 @@ DEFAULT_TEMPLATES: dict[MessageKind, str] = {
     MessageKind.help: (
         "{{ business }}: texts about your callback request."
         "{% if callback_number %} Call {{ callback_number }} for help.{% endif %} Reply STOP to opt out."
+    ),
+    # The time the lead chose is no longer possible when it comes (calendar changed, a holiday added).
+    MessageKind.preferred_time_moved: (
+        "{{ business }}: sorry{% if first_name %} {{ first_name }}{% endif %}, we can't call at the time you "
+        "chose. We will call you {{ when }} instead. Reply STOP to opt out."
     ),
 }
 

@@ -111,6 +111,10 @@ class CallbackRequest(Base):
     close_reason: Mapped[str | None] = mapped_column(Text)
     lead_attempts_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     system_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The time the lead chose on the form or through the API (None: as soon as possible), and the zone
+    # the form showed it in (None: the number's).
+    preferred_at: Mapped[datetime | None]
+    preferred_tz: Mapped[str | None] = mapped_column(String(64))
 
 
 class Consent(Base):

@@ -33,6 +33,7 @@ def request_json(r: CallbackRequest) -> dict[str, Any]:
         "closed_at": _iso(r.closed_at),
         "close_reason": r.close_reason,
         "lead_attempts_used": r.lead_attempts_used,
+        "preferred_at": _iso(r.preferred_at),
     }
 
 

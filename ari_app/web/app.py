@@ -8,7 +8,7 @@ import jinja2
 from aiohttp import web
 
 from ..services import Services
-from . import api, captcha, dnc_api, export, form, health, media, openapi, sms_hooks
+from . import api, captcha, dnc_api, export, form, health, media, openapi, sms_hooks, when
 from . import metrics as metrics_web
 from .auth import auth_middleware
 from .dashboard import add_dashboard
@@ -36,6 +36,7 @@ def add_routes(app: web.Application) -> None:
     # Public (see public.py for why each needs no token).
     r.add_get("/", form.show_form)
     r.add_post("/request", form.submit_form)
+    r.add_get("/form/slots", when.form_slots)
     r.add_get("/static/{name}", form.static_file)
     r.add_get("/embed.js", embed_js)
     r.add_get("/healthz", health.healthz)

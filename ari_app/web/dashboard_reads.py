@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.outcomes import Outcome, counts_as_lead_attempt
 from ..domain.phone import PhoneError, timezones_of
+from ..domain.preferred_time import zone_name
 from ..domain.statuses import (
     ANSWERED_LEG_STATES,
     LEASED_ATTEMPT_STATUSES,
@@ -39,7 +40,7 @@ from ..store.models import (
     SmsOutbox,
 )
 from ..store.timeline import read_timeline
-from .words import allowed_sentence, outcome_sentence, reason_words, stage_sentence, when_text, zone_name
+from .words import allowed_sentence, outcome_sentence, reason_words, stage_sentence, when_text
 
 BOARD_CARDS = 300  # the most recently active contacts; older ones are on the API's list
 REASON_SHOWN = 140
@@ -83,6 +84,11 @@ def lead_zones(e164: str) -> tuple[str, ...]:
         return ()
 
 
+def _chosen_zones(request: CallbackRequest, phone: str) -> tuple[str, ...]:
+    """The zone the lead read their chosen time in (the form's), else the number's."""
+    return (request.preferred_tz,) if request.preferred_tz else lead_zones(phone)
+
+
 def seconds_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -108,6 +114,7 @@ class Card:
     reason: str
     status: str
     next_attempt: str
+    preferred: str  # the time the lead chose, or "" (as soon as possible)
     last_outcome: str
     live: str  # what is happening on the phone right now, or ""
 
@@ -193,6 +200,7 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
                 next_attempt=when_text(
                     min((a.due_at for a in upcoming), default=None), tz, lead_zones(contact.phone)
                 ),
+                preferred=when_text(request.preferred_at, tz, _chosen_zones(request, contact.phone)),
                 last_outcome=outcome_label(done[-1].outcome) if done else "",
                 live=_live_state(active, legs.get(active.id, []) if active else []),
             )
@@ -404,6 +412,8 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         item(c.given_at, "consent", "Consent given", text=c.text, facts=[f for f in facts if f[1]])
     for r in requests:
         facts = [("Status", r.status), ("Source", r.source)]
+        if r.preferred_at is not None:
+            facts.append(("Lead asked for", when_text(r.preferred_at, tz, _chosen_zones(r, contact.phone))))
         if r.close_reason:
             facts.append(("Closed", r.close_reason))
         item(r.created_at, "request", f"Callback request #{r.id}", text=r.reason, facts=facts)

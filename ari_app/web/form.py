@@ -7,15 +7,19 @@ The hidden ``website`` field is a honeypot: people don't see it, naive bots fill
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ..domain.preferred_time import lead_zone, parse_zone
 from ..errors import CallbackError, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData
+from ..services import Services
 from . import captcha
 from .body import read_body, validate
 from .errors import BodyTooLarge
@@ -23,6 +27,7 @@ from .intake import client_details, limit_ip, phone_context, submit, when_text
 from .keys import SERVICES, TEMPLATES
 from .public import public
 from .schemas import NAME_MAX, REASON_MAX, FormIn
+from .when import choice, chosen_text
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,6 +39,9 @@ STATIC_FILES = {
 }
 HONEYPOT = "website"
 _FIELDS = ("first_name", "last_name", "phone", "reason")
+# The time choice: the select's value ("" for as soon as possible), the browser's zone (set by the form's
+# script) and the zone the times were shown in (what the lead read; the confirmation says it the same way).
+_WHEN_FIELDS = ("preferred_at", "tz", "shown_tz")
 
 # What a person reads next to a field, by error code; anything else shows the validator's own message.
 _FRIENDLY = {
@@ -83,10 +91,18 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+def form_page(
+    request: web.Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> web.Response:
+    """The form, with the time choice for the number typed so far and the zone the browser told us."""
+    when_choice = choice(request.app[SERVICES], phone=values.get("phone"), browser_zone=values.get("tz"))
+    return render(request, "form.html", status=status, values=values, errors=errors, when_choice=when_choice)
+
+
 @public("form")
 async def show_form(request: web.Request) -> web.Response:
     page_url = request.query.get("page_url") or request.headers.get("Referer") or None
-    return render(request, "form.html", values={"page_url": page_url}, errors={})
+    return form_page(request, {"page_url": page_url or ""}, {})
 
 
 async def _read_form(request: web.Request) -> MultiDictProxy[Any]:
@@ -105,7 +121,7 @@ def _text(value: object) -> str:
 async def submit_form(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     form = await _read_form(request)
-    values = {name: _text(form.get(name)) for name in (*_FIELDS, "page_url")}
+    values = {name: _text(form.get(name)) for name in (*_FIELDS, "page_url", *_WHEN_FIELDS)}
     values["consent"] = "yes" if form.get("consent") else ""
     try:
         limit_ip(request)
@@ -115,10 +131,12 @@ async def submit_form(request: web.Request) -> web.Response:
         body = validate(
             FormIn,
             {**{name: values[name] for name in _FIELDS}, "consent": bool(form.get("consent")),
-             "page_url": values["page_url"] or request.headers.get("Referer")},
+             "page_url": values["page_url"] or request.headers.get("Referer"),
+             "preferred_at": values["preferred_at"] or None},
             phone_context(services.settings),
         )  # fmt: skip
         await captcha.verify(request, captcha.form_token(form))
+        shown = parse_zone(values["shown_tz"]) or parse_zone(values["tz"])
         data = IntakeData(
             first_name=body.first_name,
             last_name=body.last_name,
@@ -127,27 +145,40 @@ async def submit_form(request: web.Request) -> web.Response:
             consent_text=services.settings.business.consent_text,  # the text the form showed
             source="form",
             page_url=body.page_url,
+            preferred_at=body.preferred_at,
+            preferred_tz=shown.key if shown is not None else None,
             **client_details(request),
         )
         result = await submit(services, data, None)
     except ValidationFailed as exc:
         fields = exc.details.get("fields") or {exc.details.get("field", "form"): {"message": exc.message}}
-        return render(request, "form.html", status=422, values=values, errors=_friendly(fields))
+        values["preferred_at"] = "" if "preferred_at" in fields else values["preferred_at"]
+        return form_page(request, values, _friendly(fields), 422)
     except RateLimited as exc:
-        response = render(request, "form.html", status=429, values=values, errors={"form": exc.message})
+        response = form_page(request, values, {"form": exc.message}, 429)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response
     except captcha.CaptchaUnavailable as exc:
         log.error("CAPTCHA check unavailable: %s", exc.message)
         message = "We could not check the CAPTCHA just now; please try again in a minute."
-        return render(request, "form.html", status=503, values=values, errors={"form": message})
+        return form_page(request, values, {"form": message}, 503)
     except CallbackError as exc:
         if exc.http_status >= 500:
             raise
-        return render(
-            request, "form.html", status=exc.http_status, values=values, errors={"form": exc.message}
-        )
-    return render(request, "thanks.html", when=when_text(services, result.body, data.phone))
+        return form_page(request, values, {"form": exc.message}, exc.http_status)
+    return render(request, "thanks.html", when=_confirmation_when(services, result.body, data, shown))
+
+
+def _confirmation_when(
+    services: Services, body: dict[str, Any], data: IntakeData, shown: ZoneInfo | None
+) -> str:
+    """ "on Wed 3 Dec at 9:00 AM Pacific time (PST), the time you chose" in the zone the lead read; a request
+    merged into an open one keeps that one's call (and says it as every confirmation does)."""
+    planned = body.get("planned_at")
+    if data.preferred_at is None or not planned or datetime.fromisoformat(planned) != data.preferred_at:
+        return when_text(services, body, data.phone)
+    zone = shown or lead_zone(data.phone, None, ZoneInfo(services.settings.business.timezone))
+    return chosen_text(datetime.fromisoformat(planned), zone)
 
 
 @public("static")

@@ -7,7 +7,7 @@ limited per number per day, counted from the stored requests (new requests only:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
@@ -49,7 +49,12 @@ def idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def client_details(request: web.Request) -> dict[str, str | None]:
+class ClientDetails(TypedDict):
+    ip: str | None
+    user_agent: str | None
+
+
+def client_details(request: web.Request) -> ClientDetails:
     user_agent = clean_line(request.headers.get("User-Agent", ""))[:USER_AGENT_MAX]
     return {"ip": request.remote, "user_agent": user_agent or None}
 
@@ -90,6 +95,19 @@ def when_text(services: Services, body: dict[str, Any], phone: str) -> str:
     return missed_call_when_text(at, timezones_of(phone)[0], services.clock.now())
 
 
+def api_preferred_at(body: CallbackRequestIn) -> datetime | None:
+    """``preferred_at``, or None for as soon as possible; the two may not contradict each other."""
+    if body.preferred_at is not None and body.as_soon_as_possible:
+        message = "choose preferred_at or as_soon_as_possible, not both"
+        raise ValidationFailed(
+            message, fields={"as_soon_as_possible": {"code": "conflict", "message": message}}
+        )
+    if body.preferred_at is None and body.as_soon_as_possible is False:
+        message = "give preferred_at, or leave as_soon_as_possible out"
+        raise ValidationFailed(message, fields={"preferred_at": {"code": "missing", "message": message}})
+    return body.preferred_at
+
+
 async def create_callback_request(request: web.Request) -> web.Response:
     """POST /api/v1/callback-requests (token required)."""
     services = request.app[SERVICES]
@@ -105,6 +123,7 @@ async def create_callback_request(request: web.Request) -> web.Response:
         consent_text=body.consent_text or settings.business.consent_text,
         source="api",
         page_url=body.page_url,
+        preferred_at=api_preferred_at(body),
         **client_details(request),
     )
     result = await submit(services, data, key)

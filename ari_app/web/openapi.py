@@ -45,6 +45,7 @@ _REQUEST = {
     "closed_at": _N_TIME,
     "close_reason": _N_STR,
     "lead_attempts_used": _INT,
+    "preferred_at": _N_TIME,  # the time the lead chose; null: as soon as possible
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -191,7 +192,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "conflict (state or Idempotency-Key)",
         413: "body too large",
         415: "body is not application/json",
-        422: "invalid fields; details.fields names each",
+        422: "invalid fields; details.fields names each (a refused preferred_at: details.next_allowed_at)",
         429: "rate limited; see Retry-After",
     }
     return {str(s): _json("Error", reasons[s]) for s in (401, *statuses)}

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..domain.outcomes import Outcome
+from ..domain.preferred_time import zone_name
 
 # What happened on one attempt, said to a person. One sentence per outcome; every Outcome has one.
 OUTCOME_SENTENCES: Mapping[Outcome, str] = {
@@ -32,19 +33,6 @@ OUTCOME_SENTENCES: Mapping[Outcome, str] = {
     "blindly.",
 }
 
-# US and Canadian zones by the name people use for them; elsewhere the zone's city says enough.
-_ZONE_NAMES = {
-    "America/New_York": "Eastern", "America/Detroit": "Eastern", "America/Toronto": "Eastern",
-    "America/Indiana/Indianapolis": "Eastern", "America/Kentucky/Louisville": "Eastern",
-    "America/Chicago": "Central", "America/Winnipeg": "Central", "America/Indiana/Knox": "Central",
-    "America/Menominee": "Central", "America/North_Dakota/Center": "Central",
-    "America/Denver": "Mountain", "America/Edmonton": "Mountain", "America/Boise": "Mountain",
-    "America/Phoenix": "Mountain (Arizona)",
-    "America/Los_Angeles": "Pacific", "America/Vancouver": "Pacific",
-    "America/Anchorage": "Alaska", "Pacific/Honolulu": "Hawaii",
-    "America/Halifax": "Atlantic", "America/St_Johns": "Newfoundland", "America/Regina": "Saskatchewan",
-    "America/Puerto_Rico": "Atlantic",
-}  # fmt: skip
 LEAD_TIMES_SHOWN = 2  # an area code spanning more zones than this shows the first ones and "…"
 
 
@@ -56,11 +44,6 @@ def outcome_sentence(outcome: str | None) -> str:
         return OUTCOME_SENTENCES[Outcome(outcome)]
     except ValueError:
         return outcome
-
-
-def zone_name(zone: str) -> str:
-    """``America/Chicago`` → ``Central``; ``Europe/Paris`` → ``Paris``."""
-    return _ZONE_NAMES.get(zone, zone.rsplit("/", 1)[-1].replace("_", " "))
 
 
 def _clock(local: datetime) -> str:
@@ -167,7 +150,11 @@ def allowed_sentence(evidence: Mapping[str, Any]) -> str:
     Central).`` "" when there is no evidence (an attempt from before evidence was kept)."""
     checked = evidence.get("at_dial")  # the check made at the moment of dialling, when there was one
     if isinstance(checked, Mapping):
-        evidence = {**checked, "by_hand": evidence.get("by_hand")}
+        evidence = {
+            **checked,
+            "by_hand": evidence.get("by_hand"),
+            "preferred_at": evidence.get("preferred_at"),
+        }
     business = evidence.get("business")
     lead = evidence.get("lead")
     if not isinstance(business, Mapping) or not isinstance(lead, Mapping):
@@ -180,4 +167,6 @@ def allowed_sentence(evidence: Mapping[str, Any]) -> str:
     by = evidence.get("by_hand")
     if by:
         sentence += f" Asked for by {by}."
+    if evidence.get("preferred_at"):
+        sentence += " At the time the lead chose."
     return sentence

@@ -40,6 +40,9 @@ async def test_the_form_embedded_in_another_site_is_submitted(
     await form.get_by_label("Last name", exact=True).fill("Hopper")
     await form.get_by_label("Phone", exact=True).fill("(202) 555-0142")
     await form.get_by_label("Reason", exact=True).fill("The kitchen tap drips all night.")
+    when = form.get_by_label("When should we call?")
+    await expect(when).to_have_value("")  # as soon as possible unless the lead picks a time
+    await expect(when.locator("optgroup")).to_have_count(3)  # the next three days with times
     consent = form.get_by_role("checkbox")
     await expect(consent).not_to_be_checked()
     await consent.check()
@@ -62,7 +65,7 @@ async def test_errors_are_announced_and_the_form_is_sent_by_keyboard_alone(
     # Submit the empty form with the keyboard: every error is shown next to its field, and announced.
     await page.keyboard.press("Tab")
     await expect(page.get_by_label("First name", exact=True)).to_be_focused()
-    for _ in range(5):  # last name, phone, reason, consent, privacy link
+    for _ in range(6):  # last name, phone, reason, when to call, consent, privacy link
         await page.keyboard.press("Tab")
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("button", name="Call me back")).to_be_focused()
@@ -82,6 +85,8 @@ async def test_errors_are_announced_and_the_form_is_sent_by_keyboard_alone(
     await page.keyboard.type("202 555 0177")
     await page.keyboard.press("Tab")
     await page.keyboard.type("Boiler makes a noise.")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("When should we call?")).to_be_focused()  # as soon as possible: left
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("checkbox")).to_be_focused()
     await page.keyboard.press("Space")

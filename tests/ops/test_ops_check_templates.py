@@ -17,7 +17,7 @@ from ari_app.ops.check import CheckReport, check_templates, run_checks
 from ari_app.settings import load_settings
 from ari_app.simulator.server import SimulatorServer
 
-KINDS = ["missed_call", "final_miss", "confirmation", "opt_out_confirmation", "help"]
+KINDS = ["missed_call", "final_miss", "confirmation", "opt_out_confirmation", "help", "preferred_time_moved"]
 TEMPLATE_ITEMS = [f"sms-template:{kind}" for kind in KINDS]
 
 

@@ -267,6 +267,7 @@ PUBLIC_ANSWERS = {
     ("POST", "/hooks/webhook/dlr"): {403},
     ("GET", "/media/{tail}"): {403, 404},
     ("GET", "/embed.js"): {200},
+    ("GET", "/form/slots"): {200},  # the form's time choice: read-only, nothing stored
     ("GET", "/metrics"): {200, 401, 403},  # loopback may read it unless configured otherwise
     ("GET", "/admin/login"): {200},
     ("POST", "/admin/login"): {400, 403, 422},  # no CSRF token, no credentials

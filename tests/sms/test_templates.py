@@ -30,7 +30,10 @@ def test_every_default_renders_as_one_gsm7_segment(kind: MessageKind) -> None:
     assert encoding_info(text) == ("GSM-7", 1)
 
 
-@pytest.mark.parametrize("kind", [MessageKind.missed_call, MessageKind.final_miss, MessageKind.help])
+@pytest.mark.parametrize(
+    "kind",
+    [MessageKind.missed_call, MessageKind.final_miss, MessageKind.help, MessageKind.preferred_time_moved],
+)
 def test_messages_that_start_a_conversation_say_how_to_opt_out(kind: MessageKind) -> None:
     assert "Reply STOP" in render(kind, CONTEXT)
 
@@ -50,6 +53,8 @@ WITHOUT_A_NAME = {
     MessageKind.final_miss: "Sorry we missed you. Call Example Co back at +1 555 0100 when it suits you. "
     "Reply STOP to opt out.",
     MessageKind.confirmation: "Thanks, it was good to talk to you. - Example Co",
+    MessageKind.preferred_time_moved: "Example Co: sorry, we can't call at the time you chose. "
+    "We will call you tomorrow at 10:00 instead. Reply STOP to opt out.",
 }
 
 

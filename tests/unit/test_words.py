@@ -141,3 +141,10 @@ def test_the_check_at_dial_time_is_the_one_told() -> None:
 def test_no_evidence_no_sentence() -> None:
     assert allowed_sentence({}) == ""
     assert allowed_sentence({"business": "?", "lead": None}) == ""
+
+
+def test_a_call_at_the_time_the_lead_chose_says_so_before_and_after_dialling() -> None:
+    planned = {**_evidence(AT, CHICAGO_LEAD), "preferred_at": AT.isoformat()}
+    assert allowed_sentence(planned).endswith("(08:00-21:00 Central). At the time the lead chose.")
+    dialled = {**planned, "at_dial": _evidence(AT, CHICAGO_LEAD)}
+    assert allowed_sentence(dialled).endswith("At the time the lead chose.")

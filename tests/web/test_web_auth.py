@@ -8,7 +8,16 @@ from webkit import intake_body
 
 from ari_app.web import add_api_token, public_reason
 
-PUBLIC_PATHS = {"/", "/request", "/static/{name}", "/healthz", "/readyz", "/media/{tail}", "/metrics"}
+PUBLIC_PATHS = {
+    "/",
+    "/request",
+    "/form/slots",
+    "/static/{name}",
+    "/healthz",
+    "/readyz",
+    "/media/{tail}",
+    "/metrics",
+}
 PUBLIC_PATHS |= {"/embed.js", "/admin/login"}  # the embed snippet; the dashboard's login page
 
 
