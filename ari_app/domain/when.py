@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -227,7 +227,8 @@ def understand_time(text: str, *, now: datetime, tz: ZoneInfo) -> Wish | None:
             delta = timedelta(minutes=amount * unit)
         if delta > timedelta(days=7) or delta <= timedelta(0):
             return None
-        return Wish(local_now + delta, False, understood)
+        # Elapsed time, not wall time: across a DST change "in 12 hours" is 12 real hours.
+        return Wish((now.astimezone(UTC) + delta).astimezone(tz), False, understood)
 
     not_today = bool(_NOT_TODAY.search(words))
     words = _NOT_TODAY.sub(" ", words)
