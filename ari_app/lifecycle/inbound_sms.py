@@ -23,6 +23,7 @@ sender is ignored. The caller owns the session and commits.
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -259,7 +260,8 @@ class SmsInbound:
         await ctx.router.set_status(
             session, contact, Status.PENDING, now=now, request_id=request.id, reason="rescheduled by the lead"
         )
-        key = f"{attempt.id}:{slot.at.isoformat()}"
+        # Kannel carries the key in the delivery-report URL: letters, digits and ":" only (no "+00:00").
+        key = f"{attempt.id}:{slot.at.astimezone(UTC):%Y%m%dT%H%MZ}"
         if not await key_used(session, f"reschedule_confirmation:{request.id}:{key}"):
             await self.outreach.queue_sms(
                 session, contact, request, "reschedule_confirmation", key=key, when=when, zone=zone

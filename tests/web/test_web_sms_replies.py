@@ -1,6 +1,7 @@
 """Replies to our texts, through the real Kannel hook, on SQLite and PostgreSQL: a time moves the next call,
 "no longer needed" cancels by the lead, anything else gets one help (never twice, never to ourselves)."""
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from webkit import INBOUND_SECRET, intake_body, make_settings, start_client
 
 from ari_app.services import Services
 from ari_app.settings import Settings
-from ari_app.store.models import Attempt, CallbackRequest, ContactEvent, WebhookDelivery
+from ari_app.store.models import Attempt, CallbackRequest, ContactEvent, SmsOutbox, WebhookDelivery
 
 API = "/api/v1/callback-requests"
 HOOK = "https://hooks.example.com/crm"
@@ -99,6 +100,10 @@ async def test_a_time_moves_the_next_call_and_is_confirmed_once_in_the_leads_zon
     [moved, _] = await _events(db_sessionmaker, created["contact_id"], "request.rescheduled")
     assert moved.data["due_at"] == TOMORROW_3PM.isoformat() and moved.data["request_id"] == created["id"]
     assert await _deliveries(db_sessionmaker, moved.id) == [HOOK]
+    async with db_sessionmaker() as session:
+        keys = list(await session.scalars(select(SmsOutbox.idempotency_key)))
+    # Kannel carries the key in a URL: a "+00:00" in it made the real gateway refuse the text.
+    assert all(re.fullmatch(r"[A-Za-z0-9._~:-]{1,200}", key) for key in keys), keys
 
 
 async def test_a_time_outside_the_calendar_is_moved_to_the_next_allowed_one(
