@@ -48,7 +48,7 @@ from ..sms.replies import ReplyKind, classify_reply
 from ..store import dnc
 from ..store.models import CallbackRequest, Contact, Note, SmsOutbox
 from ..store.outbox import key_used, message_with_key
-from ..store.requests import contact_by_phone, next_scheduled, open_request
+from ..store.requests import contact_by_phone, next_scheduled, on_dnc, open_request
 from ..store.rows import note_row
 from .closing import CANCELLED_BY_LEAD, Closing
 from .context import Context
@@ -198,6 +198,18 @@ class SmsInbound:
             )
             ctx.note(
                 session, contact.id, None, "system", "A time was texted, but there is no callback to move"
+            )
+            return
+        if await on_dnc(session, contact.phone):
+            await self._understood(
+                session, contact, request, {"meaning": "time", **wish.to_json(), "applied": False}
+            )
+            ctx.note(
+                session,
+                contact.id,
+                request.id,
+                "system",
+                "A time was texted, but the number is on the do-not-call list",
             )
             return
         try:

@@ -229,3 +229,17 @@ async def test_a_time_for_a_request_that_ran_out_of_calls_gives_one_more_call(
     assert contact["requests"][0]["status"] == "pending"
     [confirmation] = _sms(contact, "reschedule_confirmation")
     assert "today at 12:00 PM (EST)" in confirmation["body"]
+
+
+async def test_a_time_from_a_number_on_the_do_not_call_list_moves_nothing(
+    client: TestClient[Any, Any], auth: dict[str, str], db_sessionmaker: Any
+) -> None:
+    created = await _intake(client, auth)
+    before = await _attempts(db_sessionmaker, created["id"])
+    answer = await client.post("/api/v1/dnc", json={"phone": "+12015550123", "reason": "asked"}, headers=auth)
+    assert answer.status == 201
+    await _text(client, "tomorrow 3pm")
+    assert await _attempts(db_sessionmaker, created["id"]) == before
+    contact = await _contact(client, auth, created["contact_id"])
+    assert _sms(contact, "reschedule_confirmation") == []
+    assert any("do-not-call list" in n["text"] for n in contact["notes"])
