@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.calendar import NoSlotError
+from ..domain.calendar import NoSlotError, Slot
 from ..domain.phone import PhoneError, normalise_phone, timezones_of
 from ..domain.statuses import (
     CLOSABLE_REQUEST_STATUSES,
@@ -41,12 +41,12 @@ from ..domain.statuses import (
 )
 from ..domain.tags import Status
 from ..domain.text import clean_text
-from ..domain.when import understand_time, wish_slot
+from ..domain.when import Wish, understand_time, wish_slot
 from ..domain.workflow import missed_call_when_text
 from ..sms.gateway import DeliveryReport, InboundSms
 from ..sms.replies import ReplyKind, classify_reply
 from ..store import dnc
-from ..store.models import CallbackRequest, Contact, Note, SmsOutbox
+from ..store.models import Attempt, CallbackRequest, Contact, Note, SmsOutbox
 from ..store.outbox import key_used, message_with_key
 from ..store.requests import contact_by_phone, next_scheduled, on_dnc, open_request
 from ..store.rows import note_row
@@ -182,6 +182,7 @@ class SmsInbound:
         return latest if reopenable else None
 
     async def _read_reply(self, session: AsyncSession, contact: Contact, text: str) -> None:
+        """A time moves the request's next call; anything else gets the help (once)."""
         ctx = self.ctx
         now = ctx.clock.now()
         request = await self._request_to_move(session, contact)
@@ -193,50 +194,57 @@ class SmsInbound:
                 await self._help_once(session, contact, request)
             return
         if request is None:
-            await self._understood(
-                session, contact, None, {"meaning": "time", **wish.to_json(), "applied": False}
-            )
-            ctx.note(
-                session, contact.id, None, "system", "A time was texted, but there is no callback to move"
-            )
+            await self._not_moved(session, contact, None, wish, "there is no callback to move")
             return
         if await on_dnc(session, contact.phone):
-            await self._understood(
-                session, contact, request, {"meaning": "time", **wish.to_json(), "applied": False}
-            )
-            ctx.note(
-                session,
-                contact.id,
-                request.id,
-                "system",
-                "A time was texted, but the number is on the do-not-call list",
-            )
+            await self._not_moved(session, contact, request, wish, "the number is on the do-not-call list")
             return
         try:
             slot = wish_slot(wish, calendar=ctx.calendar, quiet=ctx.quiet, lead_e164=contact.phone)
         except NoSlotError:
-            await self._understood(
-                session, contact, request, {"meaning": "time", **wish.to_json(), "applied": False}
-            )
-            ctx.note(
-                session, contact.id, request.id, "system", "The time texted has no allowed time after it"
-            )
+            await self._not_moved(session, contact, request, wish, "no allowed time after it")
             await self._help_once(session, contact, request)
             return
         attempt = await next_scheduled(session, request.id)
         if attempt is not None and attempt.status != AttemptStatus.SCHEDULED:
             # A worker holds it (the call is starting or ringing): never pull a call from under it.
-            await self._understood(
-                session, contact, request, {"meaning": "time", **wish.to_json(), "applied": False}
-            )
-            ctx.note(
-                session,
-                contact.id,
-                request.id,
-                "system",
-                "A time was texted while a call was starting: not moved",
-            )
+            await self._not_moved(session, contact, request, wish, "a call was starting")
             return
+        await self._move(session, contact, request, attempt, wish, slot, lead_tz)
+
+    async def _not_moved(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        request: CallbackRequest | None,
+        wish: Wish,
+        why: str,
+    ) -> None:
+        data = {"meaning": "time", **wish.to_json(), "applied": False, "why": why}
+        await self._understood(session, contact, request, data)
+        request_id = request.id if request is not None else None
+        self.ctx.note(
+            session,
+            contact.id,
+            request_id,
+            "system",
+            f"Time texted ({wish.understood!r}), not applied: {why}",
+        )
+
+    async def _move(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        request: CallbackRequest,
+        attempt: Attempt | None,
+        wish: Wish,
+        slot: Slot,
+        lead_tz: ZoneInfo,
+    ) -> None:
+        """The next call moves to ``slot`` (or, for a request that had none left, one more call is set
+        there); the timeline, the tag router, the webhooks and the lead hear of it."""
+        ctx = self.ctx
+        now = ctx.clock.now()
         previous = attempt.due_at if attempt is not None else None
         reopened = attempt is None
         if attempt is None:
@@ -255,6 +263,9 @@ class SmsInbound:
             "system",
             f"The lead asked by SMS for {wish.understood!r}: {moved}",
         )
+        await self._understood(
+            session, contact, request, {"meaning": "time", **wish.to_json(), "applied": True}
+        )
         data = {
             "request_id": request.id,
             "attempt_id": attempt.id,
@@ -265,9 +276,6 @@ class SmsInbound:
             "reopened": reopened,
             "at": now.isoformat(),
         }
-        await self._understood(
-            session, contact, request, {"meaning": "time", **wish.to_json(), "applied": True}
-        )
         await ctx.router.publish(session, contact.id, "request.rescheduled", data, now=now)
         await ctx.router.set_status(
             session, contact, Status.PENDING, now=now, request_id=request.id, reason="rescheduled by the lead"
