@@ -22,6 +22,7 @@ TUE_NOON = datetime(2026, 3, 3, 12, 0, tzinfo=NY)
 SAT_EVE = datetime(2026, 3, 7, 18, 0, tzinfo=NY)
 FRI_4PM = datetime(2026, 3, 6, 16, 0, tzinfo=NY)
 TUE_EARLY = datetime(2026, 3, 3, 7, 30, tzinfo=NY)
+FALL_BACK_EVE = datetime(2026, 10, 31, 18, 0, tzinfo=NY)  # Saturday; clocks go back on Sunday 1 November
 
 NOT_UNDERSTOOD = None
 
@@ -88,6 +89,9 @@ TABLE: list[tuple[datetime, str, str | None]] = [
     (SAT_EVE, "tomorrow at 2:30", "2026-03-08 14:30"),
     (SAT_EVE, "in 12 hours", "2026-03-08 07:00"),  # 12 elapsed hours: 06:00 EST is 07:00 EDT
     (SAT_EVE, "sun at 3", "2026-03-08 15:00"),
+    (FALL_BACK_EVE, "tomorrow at 9", "2026-11-01 09:00"),  # 09:00 EST, after the change
+    (FALL_BACK_EVE, "in 12 hours", "2026-11-01 05:00"),  # 12 elapsed hours: 06:00 EDT would be wrong
+    (FALL_BACK_EVE, "monday morning", "day 2026-11-02"),
     # Not understood: no time, two times, or words we don't know around the time.
     (TUE_NOON, "yes", NOT_UNDERSTOOD),
     (TUE_NOON, "ok thanks", NOT_UNDERSTOOD),
