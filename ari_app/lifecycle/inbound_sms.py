@@ -190,6 +190,10 @@ class SmsInbound:
         wish = understand_time(text, now=now, tz=lead_tz)
         if wish is None:
             await self._understood(session, contact, request, {"meaning": "nothing"})
+            request_id = request.id if request is not None else None
+            ctx.note(
+                session, contact.id, request_id, "system", "The reply was not read as a time or a cancel"
+            )
             if request is not None:
                 await self._help_once(session, contact, request)
             return

@@ -190,6 +190,7 @@ async def test_anything_else_gets_one_help_and_an_auto_responder_is_not_answered
     [help_text] = _sms(contact, "reply_help")
     assert '"tomorrow at 3pm"' in help_text["body"] and "No longer needed" in help_text["body"]
     assert any("our last text was already the help" in n["text"] for n in contact["notes"])
+    assert any("not read as a time or a cancel" in n["text"] for n in contact["notes"])
 
     # A new request, the same day: our last text is still that help, so an auto-reply gets nothing.
     async with db_sessionmaker() as session, session.begin():
