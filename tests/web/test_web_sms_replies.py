@@ -244,3 +244,21 @@ async def test_a_time_from_a_number_on_the_do_not_call_list_moves_nothing(
     contact = await _contact(client, auth, created["contact_id"])
     assert _sms(contact, "reschedule_confirmation") == []
     assert any("do-not-call list" in n["text"] for n in contact["notes"])
+
+
+async def test_a_time_texted_while_the_call_is_starting_does_not_pull_it(
+    client: TestClient[Any, Any], auth: dict[str, str], db_sessionmaker: Any
+) -> None:
+    created = await _intake(client, auth)
+    async with db_sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.request_id == created["id"])
+            .values(status="claimed", lease_owner="w1")
+        )
+    before = await _attempts(db_sessionmaker, created["id"])
+    await _text(client, "tomorrow 3pm")
+    assert await _attempts(db_sessionmaker, created["id"]) == before
+    contact = await _contact(client, auth, created["contact_id"])
+    assert _sms(contact, "reschedule_confirmation") == []
+    assert any("not applied: a call was starting" in n["text"] for n in contact["notes"])
