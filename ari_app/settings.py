@@ -164,6 +164,7 @@ class StageSettings(_Section):
     incomplete: str = "Callback missed"
     complete: str = "Connected"
     cancelled: str = "Callback cancelled"
+    cancelled_by_lead: str = "Cancelled by lead"  # the lead texted that the callback is no longer needed
 
 
 class WebhookSettings(_Section):

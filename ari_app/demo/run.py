@@ -12,7 +12,7 @@ import secrets
 import sys
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -253,7 +253,16 @@ async def _play(
             result.problems.append(f"intake answered {resp.status}: {answer}")
             return result
     request_id = int(answer["id"])
+    services = runtime.services
+    assert services is not None
+    if "reply" in story and not await _calls_ended(
+        services.sessions, request_id, story.get("reply_after_calls", 0)
+    ):
+        result.problems.append("the call(s) before the reply did not end in time")
+        return result
+    replied_at = None
     if "reply" in story:
+        replied_at = runtime.clock.now()
         url = (
             f"{runtime.web_url}/hooks/kannel/inbound?secret={inbound_secret}"
             f"&from={quote(story['phone'])}&to=callback&text={quote(story['reply'])}"
@@ -261,8 +270,6 @@ async def _play(
         async with http.get(url) as resp:
             if resp.status != 200:
                 result.problems.append(f"inbound SMS hook answered {resp.status}")
-    services = runtime.services
-    assert services is not None
     # Wait (wall time, bounded) until the request is closed and its outbox settled.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 180.0
@@ -286,8 +293,30 @@ async def _play(
             result.problems.append(f"did not finish in time (request status {request.status})")
             break
         await asyncio.sleep(0.2)
-    await _check(story["expect"], request_id, story, services.sessions, http, sim_url, auth, result)
+    await _check(
+        story["expect"], request_id, story, services.sessions, http, sim_url, auth, result, replied_at
+    )
     return result
+
+
+async def _calls_ended(sessions: Any, request_id: int, count: int, within: float = 120.0) -> bool:
+    """Wait (wall time, bounded) until ``count`` calls of the request have an outcome: a story's reply comes
+    after them, as a text answers the missed-call text."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while count > 0:
+        async with sessions() as session:
+            ended = list(
+                await session.scalars(
+                    select(Attempt.id).where(Attempt.request_id == request_id, Attempt.outcome.is_not(None))
+                )
+            )
+        if len(ended) >= count:
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
 
 
 async def _check(
@@ -299,6 +328,7 @@ async def _check(
     sim_url: str,
     auth: dict[str, str],
     result: StoryResult,
+    replied_at: datetime | None = None,
 ) -> None:
     async with sessions() as session:
         request = await session.get(CallbackRequest, request_id)
@@ -332,6 +362,12 @@ async def _check(
     for text in expect.get("notes", []):
         if not any(text in n for n in notes):
             result.problems.append(f"no note containing {text!r}")
+    if "call_after_reply" in expect and replied_at is not None:
+        # The lead asked for a call N minutes after their text: the last call started no earlier.
+        asked = replied_at + timedelta(minutes=expect["call_after_reply"])
+        started = attempts[-1].started_at if attempts else None
+        if started is None or started < asked:
+            result.problems.append(f"the last call started at {started}, before the time asked for ({asked})")
 
     async with http.get(
         f"{sim_url}/_simulator/dials", params={"number": story["phone"]}, headers=auth

@@ -58,6 +58,7 @@ class StageNames:
     incomplete: str = "Callback missed"
     complete: str = "Connected"
     cancelled: str = "Callback cancelled"
+    cancelled_by_lead: str = "Cancelled by lead"
 
     @classmethod
     def from_settings(cls, stages: StageSettings) -> StageNames:
@@ -66,11 +67,14 @@ class StageNames:
             incomplete=stages.incomplete,
             complete=stages.complete,
             cancelled=stages.cancelled,
+            cancelled_by_lead=stages.cancelled_by_lead,
         )
 
-    def for_status(self, status: Status | None) -> str:
+    def for_status(self, status: Status | None, *, by_lead: bool = False) -> str:
+        """``by_lead``: the request left because the lead said it is no longer needed (a stage of its own,
+        so a pipeline tells "the lead called it off" from "we stopped": neither is *Complete*)."""
         if status is None:
-            return self.cancelled
+            return self.cancelled_by_lead if by_lead else self.cancelled
         return {
             Status.PENDING: self.pending,
             Status.INCOMPLETE: self.incomplete,
@@ -90,12 +94,18 @@ class TagChange:
 
 
 def route_status(
-    current_tags: Collection[str], new: Status | None, *, tags: TagNames, stages: StageNames
+    current_tags: Collection[str],
+    new: Status | None,
+    *,
+    tags: TagNames,
+    stages: StageNames,
+    by_lead: bool = False,
 ) -> TagChange:
     """Tags to add and remove so that exactly the status tag of ``new`` is present; ``None`` means the request
-    left the module (cancelled): every status tag goes."""
+    left the module (cancelled): every status tag goes, and the stage says who called it off (``by_lead``)."""
     current = frozenset(current_tags)
     wanted = frozenset() if new is None else frozenset({tags.for_status(new)})
     add = wanted - current
     remove = (current & tags.all) - wanted
-    return TagChange(add=add, remove=remove, stage=stages.for_status(new), changed=bool(add or remove))
+    stage = stages.for_status(new, by_lead=by_lead)
+    return TagChange(add=add, remove=remove, stage=stage, changed=bool(add or remove))

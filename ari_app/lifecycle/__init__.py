@@ -35,5 +35,5 @@ class Lifecycle:
         self.closing = Closing(self.context)
         self.outreach = Outreach(self.context, self.closing)
         self.attempts = Attempts(self.context, self.closing, self.outreach)
-        self.inbound_sms = SmsInbound(self.context, self.outreach)
+        self.inbound_sms = SmsInbound(self.context, self.outreach, self.closing)
         self.by_hand = ByHand(self.context)

@@ -1,4 +1,5 @@
-"""A request leaves the module by hand, by a STOP or by the do-not-call list: cancelled or completed."""
+"""A request leaves the module by hand, by a STOP, by the lead ("no longer needed") or by the do-not-call
+list: cancelled or completed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from ..store.models import CallbackRequest, Contact
 from ..store.requests import cancel_unstarted_attempts
 from .context import Context
 
+# The closing reason of a request the lead called off (``callback_requests.close_reason``).
+CANCELLED_BY_LEAD = "cancelled by lead"
+
 
 class Closing:
     def __init__(self, ctx: Context) -> None:
@@ -22,6 +26,21 @@ class Closing:
         """Leave the module: no more calls, no status tag, stage "Callback cancelled"."""
         note = ("system", f"Callback cancelled by {by}: {reason}")
         return await self._close(session, request_id, RequestStatus.CANCELLED, reason, note, None, reason)
+
+    async def cancel_by_lead(self, session: AsyncSession, request_id: int, *, said: str) -> CallbackRequest:
+        """The lead texted that the callback is no longer needed: no more calls, no status tag (it is not
+        *Complete*: nobody talked), stage "Cancelled by lead", closing reason ``cancelled by lead``."""
+        note = ("system", f"Callback cancelled by the lead by SMS: {said}")
+        return await self._close(
+            session,
+            request_id,
+            RequestStatus.CANCELLED,
+            CANCELLED_BY_LEAD,
+            note,
+            None,
+            "cancelled by the lead by SMS",
+            by_lead=True,
+        )
 
     async def complete_by_hand(
         self, session: AsyncSession, request_id: int, *, note: str, by: str
@@ -47,6 +66,8 @@ class Closing:
         note: tuple[str, str],
         tag: Status | None,
         tag_reason: str,
+        *,
+        by_lead: bool = False,
     ) -> CallbackRequest:
         """Close the request as ``status``; ``note`` (kind, text) on the timeline; ``tag`` its status tag."""
         now = self.ctx.clock.now()
@@ -62,6 +83,6 @@ class Closing:
         request.updated_at = now
         self.ctx.note(session, contact.id, request.id, *note)
         await self.ctx.router.set_status(
-            session, contact, tag, now=now, request_id=request.id, reason=tag_reason
+            session, contact, tag, now=now, request_id=request.id, reason=tag_reason, by_lead=by_lead
         )
         return request

@@ -36,6 +36,7 @@ class Outreach:
         *,
         key: str,
         when: str = "",
+        zone: str = "",
     ) -> SmsOutbox:
         """Write the message in the caller's transaction; the sender delivers it within quiet hours."""
         ctx = self.ctx
@@ -49,6 +50,7 @@ class Outreach:
                 "business": biz.name,
                 "callback_number": biz.callback_number,
                 "when": when,
+                "zone": zone,
             },
         )
         status, error = SmsStatus.QUEUED, None

@@ -91,9 +91,10 @@ class TagRouter:
         now: datetime,
         request_id: int | None,
         reason: str,
+        by_lead: bool = False,
     ) -> TagChange:
         current = await self.current_tags(session, contact.id)
-        change = route_status(current, new, tags=self.tags, stages=self.stages)
+        change = route_status(current, new, tags=self.tags, stages=self.stages, by_lead=by_lead)
         if not change.changed and contact.pipeline_stage == change.stage:
             return change
         if change.remove:
@@ -134,6 +135,15 @@ class TagRouter:
             tag_rows(contact_id, change.add, now),
             note_row(contact_id, request_id, "tag", status_note(change, reason), now),
             event_row(contact_id, "tag.changed", data, now),
+        )
+
+    async def publish(
+        self, session: AsyncSession, contact_id: int, type_: str, data: dict[str, Any], *, now: datetime
+    ) -> ContactEvent:
+        """An event other systems learn of (one webhook delivery per URL) that changes no tag: a call the
+        lead moved by SMS, say. Tag and stage changes go through ``set_status``."""
+        return await add_contact_event(
+            session, contact_id, type_, data, now=now, webhook_urls=self.webhook_urls
         )
 
     # -- a contact created in this transaction (intake's hot path) ---------------------------------

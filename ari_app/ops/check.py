@@ -652,7 +652,12 @@ async def check_sms(s: Settings, limit: float) -> CheckResult:
 
 
 # Sample values for ``--templates``: a typical first name and a `when` as the missed-call text says it.
-TEMPLATE_SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "when": "tomorrow at 9:00 AM"}
+TEMPLATE_SAMPLE = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "when": "tomorrow at 9:00 AM",
+    "zone": "EST",
+}
 # A "name" that fails the name rule: each text is also shown as it goes out when the form was abused.
 UNSAFE_SAMPLE_NAME = "Visit bit.ly/win"
 # What a text left without its name looks like when the template does not test {% if first_name %}.

@@ -9,12 +9,16 @@ non-alphanumeric character a space) and with politeness words trimmed from both 
    one of a closed set of continuations ("stop texting me", "STOP STOP", "unsubscribe me now") → stop.
 3. It is one of a short list of plain stop requests ("remove me from your list", "don't text me",
    "no more texts", "leave me alone", "wrong number") → stop.
-4. Anything else → other.
+4. It is one of a short list of ways to say the callback is no longer wanted ("no longer needed", "all
+   sorted", "cancel my callback", "don't call me", "never mind") → cancel_request: the request closes,
+   texting goes on as before (an opt-out is only ever one of the rules above).
+5. Anything else → other (the lifecycle then looks for a time in it: ``domain/when.py``).
 
 So short messages that are mainly a stop request are honoured, while a stop keyword inside an ordinary
 sentence ("I can't stop by today", "call me at the end of the day", "cancel my appointment") is not.
 YES is deliberately not START: it is the commonest answer to anything, and re-subscribing someone who did
-not mean it is worse than asking them to type START. "Not interested" is about the callback, not texting.
+not mean it is worse than asking them to type START. "Not interested" is about the callback, not texting:
+it cancels the request, it does not opt out.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ReplyKind(StrEnum):
     stop = "stop"
     start = "start"
     help = "help"
+    cancel_request = "cancel_request"  # the callback is no longer wanted; not an opt-out
     other = "other"
 
 
@@ -62,6 +67,27 @@ _STOP_PHRASES = re.compile(
       (?:\ me)?(?:\ (?:texts|messages|sms))?(?:\ again|\ anymore|\ any\ more)?
     | leave\ me\ alone
     | wrong\ (?:number|person|no)
+    """
+)
+
+
+_CANCEL_PHRASES = re.compile(
+    r"""(?x)
+    (?:(?:its|it\ is|its\ been|im|i\ am|we\ are|were|all)\ )?
+    (?:no\ longer\ (?:needed|required|necessary)
+      | not\ needed(?:\ anymore|\ any\ more)?
+      | (?:all\ )?(?:sorted|set|fixed|resolved|solved|taken\ care\ of)(?:\ now|\ already)?
+      | (?:already\ )?(?:sorted|fixed|resolved|solved)(?:\ it)?
+      | (?:problem|issue)\ (?:solved|resolved|fixed|sorted)
+      | not\ interested(?:\ anymore|\ any\ more)?
+      | never\ ?mind)
+    | (?:please\ )?cancel\ (?:my|the|this|your|our)\ (?:callback|call\ back|call|request|callback\ request)
+    | (?:i\ |we\ )?(?:dont|do\ not|no\ longer)\ need
+      \ (?:it|a\ call|the\ call|a\ callback|the\ callback|you\ to\ call)
+      (?:\ back)?(?:\ anymore|\ any\ more|\ now)?
+    | (?:please\ )?(?:dont|do\ not)\ call(?:\ me)?(?:\ back)?(?:\ anymore|\ any\ more)?
+    | no\ need(?:\ to\ call)?(?:\ me)?(?:\ back)?(?:\ anymore|\ any\ more)?
+    | no\ (?:thanks|thank\ you|thx)
     """
 )
 
@@ -101,4 +127,6 @@ def classify_reply(text: str) -> ReplyKind:
         return ReplyKind.stop
     if _STOP_PHRASES.fullmatch(phrase):
         return ReplyKind.stop
+    if _CANCEL_PHRASES.fullmatch(phrase) or _CANCEL_PHRASES.fullmatch(" ".join(words)):
+        return ReplyKind.cancel_request
     return ReplyKind.other

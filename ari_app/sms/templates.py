@@ -31,6 +31,9 @@ class MessageKind(StrEnum):
     opt_out_confirmation = "opt_out_confirmation"
     help = "help"
     preferred_time_moved = "preferred_time_moved"
+    reschedule_confirmation = "reschedule_confirmation"  # the lead texted a time: the call moved there
+    cancel_confirmation = "cancel_confirmation"  # the lead texted "no longer needed"
+    reply_help = "reply_help"  # a reply we could not read: what works
 
 
 # Plain ASCII punctuation on purpose: one character outside GSM-7 (an em dash, curly quotes) turns the whole
@@ -60,10 +63,22 @@ DEFAULT_TEMPLATES: dict[MessageKind, str] = {
         "{{ business }}: sorry{% if first_name %} {{ first_name }}{% endif %}, we can't call at the time you "
         "chose. We will call you {{ when }} instead. Reply STOP to opt out."
     ),
+    MessageKind.reschedule_confirmation: (
+        "{{ business }}: OK{% if first_name %} {{ first_name }}{% endif %}, we will call you {{ when }}"
+        "{% if zone %} ({{ zone }}){% endif %}. Reply with another time to change it."
+    ),
+    MessageKind.cancel_confirmation: (
+        "{{ business }}: OK, your callback is cancelled and we will not call. Reply with a time if you "
+        "change your mind."
+    ),
+    MessageKind.reply_help: (
+        '{{ business }}: to move your call, reply with a time: "tomorrow at 3pm", "after 5", "Friday '
+        'morning". "No longer needed" cancels it. STOP opts out.'
+    ),
 }
 
 # Variables a template may test with {% if %} (StrictUndefined refuses to test a missing one).
-_OPTIONAL: dict[str, str] = {"first_name": "", "callback_number": ""}
+_OPTIONAL: dict[str, str] = {"first_name": "", "callback_number": "", "zone": ""}
 # Values typed on the form that a text may repeat only as names, and the ones it never repeats.
 NAME_FIELDS = ("first_name", "last_name")
 NEVER_TEXTED = frozenset({"reason"})

@@ -17,7 +17,17 @@ from ari_app.ops.check import CheckReport, check_templates, run_checks
 from ari_app.settings import load_settings
 from ari_app.simulator.server import SimulatorServer
 
-KINDS = ["missed_call", "final_miss", "confirmation", "opt_out_confirmation", "help", "preferred_time_moved"]
+KINDS = [
+    "missed_call",
+    "final_miss",
+    "confirmation",
+    "opt_out_confirmation",
+    "help",
+    "reschedule_confirmation",
+    "cancel_confirmation",
+    "reply_help",
+    "preferred_time_moved",
+]
 TEMPLATE_ITEMS = [f"sms-template:{kind}" for kind in KINDS]
 
 
@@ -58,6 +68,7 @@ async def test_the_default_templates_are_one_gsm7_segment_each(sim: SimulatorSer
         in (found["sms-template:confirmation"][1])
     )
     assert "Visit" not in found["sms-template:help"][1]  # a text without a name is shown once
+    assert "we will call you tomorrow at 9:00 AM (EST)." in found["sms-template:reschedule_confirmation"][1]
     assert report.exit_code == 0
     assert "result: ready" in report.render()
 

@@ -8,15 +8,17 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2ekit import Stack, free_port, open_stack
 from sqlalchemy import select
 
 from ari_app.sms.kannel import kannel_sms_service_url
-from ari_app.store.models import SmsOutbox
+from ari_app.store.models import Attempt, SmsOutbox
 
 from .kannel_harness import KannelHarness, SmscMessage
 
@@ -180,3 +182,73 @@ async def test_kannel_stack_smsbox_down_message_waits_then_goes_out_once(
     assert received.text == message.body
     # Delivered, so no further try can happen, and the phone got it exactly once.
     assert kannel_stack.to_lead() == [received]
+
+
+async def _next_call(kannel_stack: KannelStack, request_id: int, within: float = WITHIN) -> datetime:
+    """The due time of the request's next scheduled call once a lead's text has moved it."""
+    services = kannel_stack.stack.runtime.services
+    assert services is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        async with services.sessions() as session:
+            attempt = await session.scalar(
+                select(Attempt).where(Attempt.request_id == request_id, Attempt.status == "scheduled")
+            )
+        if attempt is not None and (attempt.evidence or {}).get("asked_by_lead"):
+            return attempt.due_at
+        assert loop.time() < deadline, "the next call was not moved"
+        await asyncio.sleep(0.05)
+
+
+async def test_kannel_stack_tomorrow_3pm_by_sms_moves_the_next_call_to_3pm_lead_time(
+    kannel_stack: KannelStack,
+) -> None:
+    kannel = kannel_stack.kannel
+    request_id, contact_id = await kannel_stack.missed_call("Ada")
+    await kannel.wait_for_smsc(lambda m: m.text.startswith("Sorry we missed you"), within=WITHIN)
+
+    await kannel.type_on_phone(LEAD, SENDER, "tomorrow 3pm")
+
+    due = await _next_call(kannel_stack, request_id)
+    # The lead is in Washington, DC: 15:00 there on Wednesday 4 March 2026 (the stack starts Tuesday noon).
+    assert due.astimezone(ZoneInfo("America/New_York")) == datetime(
+        2026, 3, 4, 15, 0, tzinfo=ZoneInfo("America/New_York")
+    )
+    confirmation = await kannel.wait_for_smsc(lambda m: "we will call you" in m.text, within=WITHIN)
+    assert confirmation.receiver == LEAD
+    assert "tomorrow at 3:00 PM (EST)" in confirmation.text
+    state = await kannel_stack.stack.state(request_id)
+    assert state["tags"] == ["Request to Callback Pending"] and state["status"] == "pending"
+    assert await kannel_stack.stack.outcomes(request_id) == ["lead_busy"]  # nothing dialled early
+    rows = await kannel_stack.wait_outbox(
+        contact_id, lambda rows: all(m.status not in ("queued", "sending") for m in rows)
+    )
+    assert [m.kind for m in rows] == ["missed_call", "reschedule_confirmation"]
+
+
+async def test_kannel_stack_an_auto_responder_gets_one_help_then_no_longer_needed_cancels(
+    kannel_stack: KannelStack,
+) -> None:
+    stack, kannel = kannel_stack.stack, kannel_stack.kannel
+    request_id, contact_id = await kannel_stack.missed_call("Grace")
+    await kannel.wait_for_smsc(lambda m: m.text.startswith("Sorry we missed you"), within=WITHIN)
+
+    # An auto-responder answers our text, then answers our help: the second is not answered.
+    await kannel.type_on_phone(LEAD, SENDER, "I'm driving. I'll text you back later.")
+    await kannel.wait_for_smsc(lambda m: "reply with a time" in m.text, within=WITHIN)
+    await kannel.type_on_phone(LEAD, SENDER, "I'm driving. I'll text you back later.")
+    await kannel_stack.wait_inbound_hook_calls(2)
+
+    await kannel.type_on_phone(LEAD, SENDER, "no longer needed, thanks")
+    assert await stack.wait_request(request_id, until=("cancelled",), within=WITHIN) == "cancelled"
+    await kannel.wait_for_smsc(lambda m: "your callback is cancelled" in m.text, within=WITHIN)
+    state = await stack.state(request_id)
+    assert state["stage"] == "Cancelled by lead" and state["tags"] == []
+    assert (await stack.contact(contact_id))["sms_opted_out"] is False
+    rows = await kannel_stack.wait_outbox(
+        contact_id, lambda rows: all(m.status not in ("queued", "sending") for m in rows)
+    )
+    assert [m.kind for m in rows] == ["missed_call", "reply_help", "cancel_confirmation"]
+    assert [m.text for m in kannel_stack.to_lead()] == [m.body for m in rows]
+    assert await stack.outcomes(request_id) == ["lead_busy"]

@@ -96,3 +96,34 @@ def test_any_text_classifies_without_error(text: str) -> None:
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=80))
 def test_classification_ignores_case(text: str) -> None:
     assert classify_reply(text.upper()) is classify_reply(text.lower())
+
+
+CANCEL_TEXTS = [
+    "no longer needed", "No longer needed, thanks", "All sorted, thanks!", "all sorted", "sorted",
+    "it's sorted now", "problem solved", "cancel my callback", "Please cancel my call", "cancel the request",
+    "don't call me", "Dont call me back", "no need to call", "no need", "I don't need it anymore",
+    "never mind", "Nevermind", "Not interested", "no thanks", "I'm all set thanks",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", CANCEL_TEXTS)
+def test_no_longer_needed_cancels_the_request_without_opting_out(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.cancel_request
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("CANCEL", ReplyKind.stop),  # a bare CANCEL keeps its carrier meaning: opt out
+        ("cancel please", ReplyKind.stop),
+        ("wrong number", ReplyKind.stop),
+        ("STOP", ReplyKind.stop),
+        ("HELP", ReplyKind.help),
+        ("all good", ReplyKind.other),  # might just as well mean "fine, call me then"
+        ("cancel my appointment", ReplyKind.other),
+        ("Please don't cancel", ReplyKind.other),
+        ("tomorrow at 3", ReplyKind.other),
+    ],
+)
+def test_opt_out_words_and_help_win_over_cancelling(text: str, kind: ReplyKind) -> None:
+    assert classify_reply(text) is kind

@@ -108,3 +108,12 @@ def test_any_sequence_of_transitions_leaves_at_most_one_status_tag(
         tags = route(set(tags), new).apply(tags)
         assert len(tags & TAGS.all) == (0 if new is None else 1)
     assert tags - TAGS.all == free
+
+
+def test_a_request_the_lead_called_off_has_a_stage_of_its_own() -> None:
+    change = route_status({PENDING, "VIP"}, None, tags=TAGS, stages=STAGES, by_lead=True)
+    assert change.remove == {PENDING} and change.add == frozenset()
+    assert change.stage == "Cancelled by lead"
+    assert route({PENDING}, None).stage == "Callback cancelled"
+    renamed = StageNames.from_settings(StageSettings(cancelled_by_lead="Lost: lead cancelled"))
+    assert renamed.for_status(None, by_lead=True) == "Lost: lead cancelled"
