@@ -23,10 +23,10 @@ KINDS = [
     "confirmation",
     "opt_out_confirmation",
     "help",
+    "preferred_time_moved",
     "reschedule_confirmation",
     "cancel_confirmation",
     "reply_help",
-    "preferred_time_moved",
 ]
 TEMPLATE_ITEMS = [f"sms-template:{kind}" for kind in KINDS]
 
