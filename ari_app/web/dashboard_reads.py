@@ -328,8 +328,14 @@ def amd_facts(leg: Leg) -> list[tuple[str, str]]:
         cause = parse_cause(leg.amd_cause)
         if cause is not None:
             why = _AMD_REASONS.get(cause.reason, cause.reason.lower())
-            numbers = " / ".join(f"{n} ms" for n in cause.numbers)
-            said += f" ({why}{': ' + numbers if numbers else ''})"
+            # Asterisk appends what it measured, then the limit it compared with (TOOLONG: the time only).
+            unit = " words" if cause.reason == "MAXWORDS" else " ms"
+            measured = [f"{n}{unit}" for n in cause.numbers]
+            if len(measured) >= 2:
+                why += f": {measured[0]}, limit {measured[1]}"
+            elif measured:
+                why += f": {measured[0]}"
+            said += f" ({why})"
         if leg.amd_seconds is not None:
             said += f", in {leg.amd_seconds:.1f} s"
         facts.append(("AMD said", said))

@@ -214,7 +214,7 @@ async def test_the_contact_page_and_the_board_offer_one_tap_labels_guarded_by_cs
     csrf = await _login(client, services)
     page = await (await client.get("/admin/contacts/1")).text()
     assert f'action="/admin/attempts/{attempt_id}/label"' in page
-    assert "a machine (a long greeting: 1500 ms / 1500 ms), in 3.0 s" in page
+    assert "a machine (a long greeting: 1500 ms, limit 1500 ms), in 3.0 s" in page
     assert "started before the beep" in page
     board = await (await client.get("/admin/board")).text()  # the live fragment carries the token too
     assert f'action="/admin/attempts/{attempt_id}/label"' in board and f'value="{csrf}"' in board
