@@ -78,7 +78,7 @@ class Note(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("callback_requests.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # system | admin | merge | sms_reply | tag
+    kind: Mapped[str] = mapped_column(String(20))  # system | admin | merge | sms_reply | tag | label
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
 
