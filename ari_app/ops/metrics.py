@@ -4,8 +4,8 @@ Counted where things happen: attempts by outcome and talk time (the worker's ``o
 requests (a web middleware). Read when scraped: live calls and the ARI socket (from the worker and its
 connection), SMS by status and the scheduled queue (from the database, in ``refresh``). Call set-up time
 needs the legs' answer times, which live in the database: finished attempts are remembered and their
-set-up times observed at the next scrape. AMD's accuracy over the last 30 days (docs/amd.md) is read from the database
-at each scrape too: one query over the answered attempts of the window.
+set-up times observed at the next scrape. AMD's accuracy over the last 30 days (docs/amd.md) is read from
+the database at each scrape too: one query over the answered attempts of the window.
 """
 
 from __future__ import annotations
