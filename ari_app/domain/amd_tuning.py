@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import product
 
 from .amd import AmdParams, Label, Verdict
 
@@ -82,3 +83,29 @@ def rank(
     scored = [(score(c, labels, person_weight), i) for i, c in enumerate(candidates)]
     scored.sort(key=lambda s: (s[0].cost, s[0].person_as_machine, s[1]))
     return [s for s, _ in scored]
+
+
+# The parameters that decide most verdicts, and the steps tried around the current value (ms, or words):
+# the greeting's limit and the silence after it separate a "hello?" from a recorded greeting.
+TUNED_STEPS: Mapping[str, tuple[int, ...]] = {
+    "greeting": (-500, 0, 500, 1000),
+    "after_greeting_silence": (-200, 0, 200, 400),
+    "maximum_number_of_words": (0, 1, 2),
+}
+
+
+def candidate_sets(current: AmdParams, steps: Mapping[str, Sequence[int]] = TUNED_STEPS) -> list[AmdParams]:
+    """The current set first, then every combination of the steps around it (values below 1 left out,
+    each set once): what a replay would try."""
+    names = list(steps)
+    seen = {current}
+    out = [current]
+    for deltas in product(*(steps[n] for n in names)):
+        values = {n: getattr(current, n) + d for n, d in zip(names, deltas, strict=True)}
+        if any(v < 1 for v in values.values()):
+            continue
+        candidate = current.with_overrides(values)
+        if candidate not in seen:
+            seen.add(candidate)
+            out.append(candidate)
+    return out

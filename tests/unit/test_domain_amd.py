@@ -17,7 +17,7 @@ from ari_app.domain.amd import (
     verdict_of,
 )
 from ari_app.domain.amd_accuracy import MIN_LABELS, LabelledCall, Share, accuracy_report, percentile
-from ari_app.domain.amd_tuning import Candidate, rank, score
+from ari_app.domain.amd_tuning import Candidate, candidate_sets, rank, score
 from ari_app.settings import load_settings
 from ari_app.simulator.scenario import AMD_PARAMETERS
 
@@ -227,3 +227,14 @@ def test_on_a_tie_the_current_set_given_first_stays() -> None:
 def test_the_weight_must_be_positive() -> None:
     with pytest.raises(ValueError, match="person_weight"):
         score(Candidate("x", AmdParams(), {}), LABELS, 0)
+
+
+def test_candidates_start_with_the_current_set_and_vary_the_deciding_parameters_once_each() -> None:
+    current = AmdParams()
+    sets = candidate_sets(current)
+    assert sets[0] == current
+    assert len(sets) == len(set(sets)) == 4 * 4 * 3
+    assert {s.greeting for s in sets} == {1000, 1500, 2000, 2500}
+    assert all(s.initial_silence == 2500 for s in sets)  # the others are left alone
+    low = candidate_sets(AmdParams(greeting=400), {"greeting": (-500, 0)})
+    assert [s.greeting for s in low] == [400]  # a limit below 1 ms is no candidate
