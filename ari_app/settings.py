@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from .domain.amd import PARAMETER_NAMES, AmdParams
 from .domain.validation import error_message
 from .errors import ConfigError
 
@@ -139,6 +140,43 @@ class CallsSettings(_Section):
     sounds_prefix: str = "callback"  # sound:callback/NAME when copied into Asterisk's sounds dir
 
 
+class AmdRouteSettings(_Section):
+    """One carrier route's AMD parameters; a key left out keeps the [amd] value."""
+
+    initial_silence: int | None = Field(default=None, ge=0)
+    greeting: int | None = Field(default=None, ge=0)
+    after_greeting_silence: int | None = Field(default=None, ge=0)
+    total_analysis_time: int | None = Field(default=None, ge=0)
+    min_word_length: int | None = Field(default=None, ge=0)
+    between_words_silence: int | None = Field(default=None, ge=0)
+    maximum_number_of_words: int | None = Field(default=None, ge=0)
+    silence_threshold: int | None = Field(default=None, ge=1, le=32767)
+    maximum_word_length: int | None = Field(default=None, ge=0)
+
+
+class AmdSettings(_Section):
+    """AMD()'s parameters, sent per call as channel variables (docs/amd.md); defaults are Asterisk's."""
+
+    initial_silence: int = Field(default=2500, ge=0)
+    greeting: int = Field(default=1500, ge=0)
+    after_greeting_silence: int = Field(default=800, ge=0)
+    total_analysis_time: int = Field(default=5000, ge=0)
+    min_word_length: int = Field(default=100, ge=0)
+    between_words_silence: int = Field(default=50, ge=0)
+    maximum_number_of_words: int = Field(default=2, ge=0)
+    silence_threshold: int = Field(default=256, ge=1, le=32767)
+    maximum_word_length: int = Field(default=5000, ge=0)
+    # Per carrier route (the part after @ in the trunk's dial string, e.g. "trunk"): its own values.
+    routes: dict[str, AmdRouteSettings] = Field(default_factory=dict)
+    # Tuning: a person taken for a machine costs this many machines taken for a person.
+    person_weight: float = Field(default=5.0, gt=0)
+
+    def params_for(self, route: str) -> AmdParams:
+        base = AmdParams(**{name: getattr(self, name) for name in PARAMETER_NAMES})
+        extra = self.routes.get(route)
+        return base if extra is None else base.with_overrides(extra.model_dump())
+
+
 class SmsSettings(_Section):
     gateway: Literal["console", "kannel", "twilio", "webhook"] = "console"
     send_after_final_miss: bool = False
@@ -199,6 +237,7 @@ class Settings(_Section):
         default_factory=lambda: [AdminSettings(name="Admin", endpoint="PJSIP/admin")]
     )
     calls: CallsSettings = Field(default_factory=CallsSettings)
+    amd: AmdSettings = Field(default_factory=AmdSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     tags: TagSettings = Field(default_factory=TagSettings)
     stages: StageSettings = Field(default_factory=StageSettings)

@@ -43,6 +43,7 @@ class AttemptCall(Call):
             self.sub.close()
         result.admin_name = result.admin_name or self.plan.admin.name
         result.lead_dialled = self.lead_dialled
+        result.admin_said_machine = result.admin_said_machine or self.admin_said_machine
         return result
 
     async def _script(self) -> AttemptResult:

@@ -62,6 +62,7 @@ class Call:
         self.sub: Subscription | None = None
         self.lead_dialled = False
         self.no_packet_count = False
+        self.admin_said_machine = False  # the admin pressed the drop key
 
     def now(self) -> datetime:
         return self.r.clock.now()

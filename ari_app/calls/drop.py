@@ -19,7 +19,7 @@ from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
 from .admin_side import let_admin_go, tell_admin
 from .call import Call, End
-from .legs import LegState, PlaybackState, drop_played
+from .legs import LegState, PlaybackState, drop_played, greeting_end_seconds
 
 # How the wait for a voicemail greeting's end ended (``_until_greeting_over``).
 GreetingEnd = Literal["heard", "silent", "quiet", "no-audio"]
@@ -49,6 +49,7 @@ async def voicemail_drop(call: Call) -> AttemptResult:
 
 async def admin_drop(call: Call) -> AttemptResult:
     """The bridged admin pressed the drop key: a machine answered; leave the message after its beep, go."""
+    call.admin_said_machine = True  # their label for this attempt, whatever happens next
     await call.hangup(call.admin_id)
     try:
         await call.r.ari.remove_channel(call.bridge_id, [call.lead_id])
@@ -79,6 +80,10 @@ async def _leave_message(
         await then()
     played, whole = await _finish_drop(call, drop)
     onto_greeting = lead.talk_starts > talk_starts
+    # Kept for the AMD report: did this drop start before the beep, and when was the greeting over.
+    call.r.journal.observed(
+        call.lead_id, None, {"drop_early": onto_greeting, "greeting_end_seconds": greeting_end_seconds(lead)}
+    )
     outcome = call.classify_lead(lead, talk=None, machine=True, whole=whole and not onto_greeting)
     return outcome, played, whole, _notes(onto_greeting, waited)
 

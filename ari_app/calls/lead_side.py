@@ -7,6 +7,7 @@ import logging
 from typing import Literal
 
 from ..ari.errors import AriError, AriNotFound, AriOutcomeUnknown, AriServerError
+from ..domain.amd import AmdParams, route_of
 from ..domain.outcomes import Outcome
 from ..domain.phone import dial_digits
 from ..domain.statuses import LegStatus
@@ -30,7 +31,7 @@ async def ring_lead(call: Call) -> LegState:
     """Ring the lead once; returns their answered leg, or ends the attempt with why it did not answer."""
     admin = call.legs[call.admin_id]
     leg = call.add_leg(call.lead_id, "lead")
-    endpoint = call.r.settings.ari.trunk_template.format(number=dial_digits(call.plan.lead_phone))
+    endpoint = lead_endpoint(call)
     await call.r.journal.leg_intent(call.plan.attempt_id, "lead", 1, call.lead_id, endpoint)
     call_log.ringing_lead(call.plan.lead_phone, endpoint)
     await _create(call, leg, endpoint)
@@ -98,6 +99,9 @@ async def _create(call: Call, leg: LegState, endpoint: str) -> None:
         "CONNECTEDLINE(name,i)": cid_name,
         "CALLBACK_APP": call.r.app,
     }
+    if call.plan.amd:
+        # Read by AMD() in the AMD context (asterisk_conf/extensions.conf): this route's parameters.
+        variables.update(amd_params(call, endpoint).channel_variables())
     try:
         await call.r.ari.create_channel(
             endpoint,
@@ -138,11 +142,24 @@ async def _settle_unknown_lead(call: Call, leg: LegState) -> Literal["up", "gone
     return "gone"
 
 
+def lead_endpoint(call: Call) -> str:
+    """The lead's dial string through the trunk (its carrier route is the part after ``@``)."""
+    return call.r.settings.ari.trunk_template.format(number=dial_digits(call.plan.lead_phone))
+
+
+def amd_params(call: Call, endpoint: str) -> AmdParams:
+    """The AMD parameters of the carrier route this lead is dialled through (settings [amd])."""
+    return call.r.settings.amd.params_for(route_of(endpoint))
+
+
 async def detect_machine(call: Call) -> bool:
     """Send the answered lead through the AMD dialplan context and read the verdict on its way back:
     True for a machine."""
     leg = call.legs[call.lead_id]
     await call.r.ari.subscribe(call.r.app, f"channel:{call.lead_id}")
+    call.r.journal.observed(
+        call.lead_id, None, {"amd_params": amd_params(call, lead_endpoint(call)).as_dict()}
+    )
     if call.plan.final:
         # Listen from the answer: on a machine the drop must wait for the greeting's end, which may come
         # while AMD decides or while the admin hears the release prompt (a 3 s greeting did).

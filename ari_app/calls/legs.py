@@ -69,6 +69,13 @@ class LegState:
     talk_finished: bool = False
     talk_starts: int = 0
     talk_armed_at: datetime | None = None
+    # AMD and talk detection on the PBX's clock (our clock as the fallback): the answer, the leg leaving the
+    # application for the AMD context, the far end's last talk end (a greeting and its beep).
+    pbx_up: datetime | None = None
+    left_stasis_at: datetime | None = None
+    pbx_left_stasis: datetime | None = None
+    amd_seconds: float | None = None
+    pbx_talk_end: datetime | None = None
 
     @property
     def ended(self) -> bool:
@@ -124,15 +131,20 @@ def observe_leg(
     if getattr(channel, "state", None):
         if channel.state == "Up" and leg.up_at is None and not leg.destroyed:
             leg.up_at = now
+            leg.pbx_up = pbx_time(ev.timestamp)
             fields.update(state=LegStatus.UP, answered_at=now)
         leg.state = channel.state
     if isinstance(ev, StasisStart):
         leg.in_stasis = True
         if len(ev.args) >= 2 and ev.args[0] == "amd":
             leg.amd = (ev.args[1], ev.args[2] if len(ev.args) > 2 else "")
-            fields.update(amd_status=leg.amd[0], amd_cause=leg.amd[1])
+            leg.amd_seconds = _amd_seconds(leg, pbx_time(ev.timestamp), now)
+            fields.update(amd_status=leg.amd[0], amd_cause=leg.amd[1], amd_seconds=leg.amd_seconds)
     elif isinstance(ev, StasisEnd):
         leg.in_stasis = False
+        if leg.amd is None:  # on its way into the AMD context (or gone): where AMD's time starts
+            leg.left_stasis_at = now
+            leg.pbx_left_stasis = pbx_time(ev.timestamp)
     elif isinstance(ev, Dial):
         if ev.dialstatus:
             leg.dial_status = ev.dialstatus
@@ -170,7 +182,26 @@ def observe_leg(
     elif isinstance(ev, ChannelTalkingFinished):
         leg.talking = False
         leg.talk_finished = True
+        leg.pbx_talk_end = pbx_time(ev.timestamp)
     return leg, (ev if isinstance(ev, _KEPT) else None), fields
+
+
+def _amd_seconds(leg: LegState, pbx_back: datetime | None, now: datetime) -> float | None:
+    """From the leg leaving the application for the AMD context to its return with the verdict: on the
+    PBX's clock when both events said it (the worker may read them late), else on ours."""
+    if leg.pbx_left_stasis is not None and pbx_back is not None:
+        return round(max(0.0, (pbx_back - leg.pbx_left_stasis).total_seconds()), 3)
+    if leg.left_stasis_at is not None:
+        return round(max(0.0, (now - leg.left_stasis_at).total_seconds()), 3)
+    return None
+
+
+def greeting_end_seconds(lead: LegState) -> float | None:
+    """When talk detection last heard the far end stop (a greeting and its beep), in seconds after the
+    answer on the PBX's clock; None when it heard no end or the answer's time is unknown."""
+    if lead.pbx_talk_end is None or lead.pbx_up is None:
+        return None
+    return round(max(0.0, (lead.pbx_talk_end - lead.pbx_up).total_seconds()), 3)
 
 
 def talk_seconds(lead: LegState, admin: LegState, bridged_at: datetime, now: datetime) -> float:

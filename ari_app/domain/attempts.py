@@ -44,3 +44,4 @@ class AttemptResult:
     talk_seconds: float | None = None
     drop_played_seconds: float | None = None
     lead_dialled: bool = False  # Asterisk accepted the lead's dial (or its answer was lost): it may have rung
+    admin_said_machine: bool = False  # the admin pressed the drop key: a machine, labelled by them

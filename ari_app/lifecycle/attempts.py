@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.amd import Label
 from ..domain.attempts import AttemptResult, AttemptStart
 from ..domain.calendar import NoSlotError, is_allowed
 from ..domain.outcomes import Outcome
@@ -28,6 +29,7 @@ from ..store.models import Attempt, CallbackRequest, Contact
 from ..store.requests import on_dnc
 from .closing import Closing
 from .context import Context
+from .labels import Labels
 from .outreach import Outreach
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ _RETRY_KINDS = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"
 
 
 class Attempts:
-    def __init__(self, ctx: Context, closing: Closing, outreach: Outreach) -> None:
+    def __init__(self, ctx: Context, closing: Closing, outreach: Outreach, labels: Labels) -> None:
         self.ctx = ctx
+        self.labels = labels
         self.closing = closing
         self.outreach = outreach
 
@@ -156,6 +159,9 @@ class Attempts:
         attempt.lease_owner = attempt.lease_until = None
         if result.admin_name:
             attempt.admin_name = result.admin_name
+        if result.admin_said_machine:
+            # The admin pressed the drop key: a machine, in their own words.
+            await self.labels.record(session, attempt, Label.MACHINE, by=attempt.admin_name or "admin")
 
         outcome = result.outcome
         if outcome is Outcome.DIAL_UNKNOWN:

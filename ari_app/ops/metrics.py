@@ -4,7 +4,8 @@ Counted where things happen: attempts by outcome and talk time (the worker's ``o
 requests (a web middleware). Read when scraped: live calls and the ARI socket (from the worker and its
 connection), SMS by status and the scheduled queue (from the database, in ``refresh``). Call set-up time
 needs the legs' answer times, which live in the database: finished attempts are remembered and their
-set-up times observed at the next scrape.
+set-up times observed at the next scrape. AMD's accuracy over the last 30 days (docs/amd.md) is read from
+the database at each scrape too: one query over the answered attempts of the window.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,8 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..domain.amd_accuracy import MIN_LABELS, AccuracyReport, accuracy_report
 from ..domain.attempts import AttemptResult
 from ..domain.statuses import AttemptStatus, SmsStatus
+from ..store.amd_reads import labelled_calls
 from ..store.models import Attempt, Leg, SmsOutbox
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,66 @@ class _LiveCollector(Collector):
                 "Successful reconnects of the ARI events WebSocket",
                 value=self.ari_reconnects(),
             )
+
+
+AMD_WINDOW = timedelta(days=30)  # the AMD figures cover the last 30 days, like the report's default
+
+
+class _AmdCollector(Collector):
+    """The AMD report's figures per carrier route over ``AMD_WINDOW`` (``domain.amd_accuracy``), read from
+    the database at scrape time. Ratios only from ``MIN_LABELS`` labels up, as on the report."""
+
+    def __init__(self) -> None:
+        self.report: AccuracyReport | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.report is None:
+            return
+        answered = GaugeMetricFamily(
+            "callback_amd_answered_calls", "Answered calls AMD judged, last 30 days", labels=["route"]
+        )
+        labelled = GaugeMetricFamily(
+            "callback_amd_labelled_calls",
+            "Of them, labelled by an admin, by label (person, machine), last 30 days",
+            labels=["route", "label"],
+        )
+        mistakes = GaugeMetricFamily(
+            "callback_amd_mistakes",
+            "Labelled calls AMD got wrong: person_as_machine, machine_as_person; last 30 days",
+            labels=["route", "kind"],
+        )
+        ratio = GaugeMetricFamily(
+            "callback_amd_mistake_ratio",
+            f"Share of the people (or machines) AMD got wrong; absent below {MIN_LABELS} labels",
+            labels=["route", "kind"],
+        )
+        decide = GaugeMetricFamily(
+            "callback_amd_decide_seconds",
+            "AMD's time to decide (PBX clock), median and p90, last 30 days",
+            labels=["route", "quantile"],
+        )
+        drops = GaugeMetricFamily(
+            "callback_amd_drops",
+            "Voicemail drops by when they started: before_beep, after_beep; last 30 days",
+            labels=["route", "when"],
+        )
+        for r in self.report.routes:
+            answered.add_metric([r.route], r.answered)
+            labelled.add_metric([r.route, "person"], r.people)
+            labelled.add_metric([r.route, "machine"], r.machines)
+            for kind, share in (
+                ("person_as_machine", r.person_as_machine),
+                ("machine_as_person", r.machine_as_person),
+            ):
+                mistakes.add_metric([r.route, kind], share.count)
+                if share.percent is not None:
+                    ratio.add_metric([r.route, kind], share.count / share.base)
+            if r.decide_median is not None and r.decide_p90 is not None:
+                decide.add_metric([r.route, "0.5"], r.decide_median)
+                decide.add_metric([r.route, "0.9"], r.decide_p90)
+            drops.add_metric([r.route, "before_beep"], r.drops_early.count)
+            drops.add_metric([r.route, "after_beep"], r.drops - r.drops_early.count)
+        yield from (answered, labelled, mistakes, ratio, decide, drops)
 
 
 class Metrics:
@@ -113,6 +176,8 @@ class Metrics:
         )
         self._live = _LiveCollector()
         r.register(self._live)
+        self._amd = _AmdCollector()
+        r.register(self._amd)
         self._pending_setup: deque[int] = deque(maxlen=PENDING_SETUP_MAX)
 
     # -- fed by the runtime -----------------------------------------------------------------------
@@ -137,13 +202,17 @@ class Metrics:
 
     # -- at scrape time ---------------------------------------------------------------------------
 
-    async def refresh(self, sessions: async_sessionmaker[AsyncSession], now: datetime) -> None:
+    async def refresh(
+        self, sessions: async_sessionmaker[AsyncSession], now: datetime, *, amd_notsure: str = "human"
+    ) -> None:
         """Read what lives in the database. A failed read keeps the last values and is counted."""
         try:
             async with sessions() as session:
                 await self._observe_setup(session)
                 await self._read_sms(session)
                 await self._read_queue(session, now)
+                calls = await labelled_calls(session, now - AMD_WINDOW, now, notsure=amd_notsure)
+                self._amd.report = accuracy_report(calls)
         except SQLAlchemyError as exc:
             self.scrape_errors.inc()
             log.warning("metrics: database read failed: %s", type(exc).__name__)

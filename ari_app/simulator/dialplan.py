@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from . import callee as callee_script
 from .arguments import number_param, split_args
 from .errors import AriError
+from .scenario import AMD_PARAMETERS
 from .state import Channel
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def move(pbx: Pbx, channel_id: str, app: str, app_args: str) -> None:
 def enter_dialplan(pbx: Pbx, ch: Channel, context: str, exten: str, priority: int) -> None:
     if context == pbx.amd_context:
         _step(pbx, ch, context, exten, 1, "NoOp", f"AMD on {ch.name}")
-        _step(pbx, ch, context, exten, 2, "AMD", "")
+        given = ",".join(ch.variables.get(f"AMD_{n.upper()}", "") for n in AMD_PARAMETERS)
+        _step(pbx, ch, context, exten, 2, "AMD", given.strip(","))
         pbx.spawn(_run_amd(pbx, ch, context, exten), channel=ch)
     else:
         _step(pbx, ch, context, exten, priority, "NoOp", "")
@@ -77,16 +79,35 @@ def _step(pbx: Pbx, ch: Channel, context: str, exten: str, priority: int, app: s
     pbx.emit_channel("ChannelDialplan", ch, dialplan_app=app, dialplan_app_data=data)
 
 
+def amd_parameters(ch: Channel) -> dict[str, int]:
+    """What AMD() runs with: each ``AMD_<NAME>`` channel variable the context passes, where set to a whole
+    number; amd.conf's value where it is empty or unset (as app_amd does with an empty argument)."""
+    given = dict(AMD_PARAMETERS)
+    for name in AMD_PARAMETERS:
+        raw = ch.variables.get(f"AMD_{name.upper()}", "").strip()
+        if raw.isdigit():
+            given[name] = int(raw)
+    return given
+
+
 async def _run_amd(pbx: Pbx, ch: Channel, context: str, exten: str) -> None:
     callee = ch.callee
     machine = callee is not None and callee.behaviour == "machine"
+    given = amd_parameters(ch)
+    scripted = next((a for a in callee.amd if a.matches(given)), None) if callee else None
     default_after = 3.0 if machine else 2.5
     after = callee.amd_after if callee and callee.amd_after is not None else default_after
+    if scripted is not None and scripted.after is not None:
+        after = scripted.after
+    record = pbx.calls[ch.id]
+    record.amd_params = given
     await pbx.sleep(after)
     if ch.id not in pbx.channels or ch.hanging_up:
         return
-    status, cause = ("MACHINE", "LONGGREETING-1500-1500") if machine else ("HUMAN", "HUMAN-800-800")
-    record = pbx.calls[ch.id]
+    if scripted is not None:
+        status, cause = scripted.status, scripted.cause
+    else:
+        status, cause = ("MACHINE", "LONGGREETING-1500-1500") if machine else ("HUMAN", "HUMAN-800-800")
     record.amd_status, record.amd_cause = status, cause
     for name, value in (("AMDSTATUS", status), ("AMDCAUSE", cause)):
         ch.variables[name] = value

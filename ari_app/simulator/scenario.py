@@ -48,6 +48,41 @@ class Press:
     after: float
 
 
+# AMD()'s parameters as amd.conf gives them by default (what AMD uses when a variable is empty or unset).
+AMD_PARAMETERS: dict[str, int] = {
+    "initial_silence": 2500,
+    "greeting": 1500,
+    "after_greeting_silence": 800,
+    "total_analysis_time": 5000,
+    "min_word_length": 100,
+    "between_words_silence": 50,
+    "maximum_number_of_words": 2,
+    "silence_threshold": 256,
+    "maximum_word_length": 5000,
+}
+AMD_STATUSES = ("MACHINE", "HUMAN", "NOTSURE")
+_AMD_CAUSES = {"MACHINE": "LONGGREETING-1500-1500", "HUMAN": "HUMAN-800-800", "NOTSURE": "TOOLONG-5000"}
+
+
+@dataclass(frozen=True)
+class AmdAnswer:
+    """What AMD says on this callee when it was given these parameters (those named; others any value)."""
+
+    when: tuple[tuple[str, int], ...]
+    status: str
+    cause: str
+    after: float | None = None  # seconds to decide; None: the callee's ``amd_after``
+
+    def matches(self, given: dict[str, int]) -> bool:
+        return all(given.get(name) == value for name, value in self.when)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**dict(self.when), "status": self.status, "cause": self.cause}
+        if self.after is not None:
+            out["after"] = self.after
+        return out
+
+
 @dataclass(frozen=True)
 class Callee:
     """How one destination behaves on one dial. Times are seconds of simulated time."""
@@ -73,6 +108,8 @@ class Callee:
     hangup_cause: int | None = None
     hello: float = 1.5
     presses: tuple[Press, ...] = ()
+    # AMD's verdict per parameter set, first match wins; none matching: MACHINE for a machine, else HUMAN
+    amd: tuple[AmdAnswer, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: Callee | None = None, where: str = "callee") -> Callee:
@@ -112,6 +149,8 @@ class Callee:
             raise ScenarioError(f"{where}.audio_after_beep: true or false")
         if "presses" in values:
             values["presses"] = _presses(values["presses"], f"{where}.presses")
+        if "amd" in values:
+            values["amd"] = _amd_answers(values["amd"], f"{where}.amd")
         if "hangup_cause" in values and values["hangup_cause"] is not None:
             values["hangup_cause"] = int(values["hangup_cause"])
         return replace(base or cls(), **values)
@@ -159,6 +198,34 @@ def _presses(value: Any, where: str) -> tuple[Press, ...]:
     return tuple(out)
 
 
+def _amd_answers(value: Any, where: str) -> tuple[AmdAnswer, ...]:
+    if not isinstance(value, list | tuple):
+        raise ScenarioError(f"{where}: must be a list of tables (AMD parameters, status, cause, after)")
+    out = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{at}: must be a table")
+        status = item.get("status")
+        if status not in AMD_STATUSES:
+            raise ScenarioError(f"{at}.status: must be one of {', '.join(AMD_STATUSES)}")
+        when: list[tuple[str, int]] = []
+        for key, raw in item.items():
+            if key in ("status", "cause", "after"):
+                continue
+            if key not in AMD_PARAMETERS:
+                raise ScenarioError(f"{at}.{key}: unknown key (an AMD parameter, status, cause or after)")
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+                raise ScenarioError(f"{at}.{key}: must be a whole number from 0")
+            when.append((key, raw))
+        cause = item.get("cause", _AMD_CAUSES[status])
+        if not isinstance(cause, str):
+            raise ScenarioError(f"{at}.cause: must be text, e.g. LONGGREETING-1500-1500")
+        after = _seconds(item["after"], f"{at}.after") if "after" in item else None
+        out.append(AmdAnswer(tuple(when), status, cause, after))
+    return tuple(out)
+
+
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(f"{where}: must be a number of seconds")
@@ -172,6 +239,9 @@ def _callee_dict(callee: Callee) -> dict[str, Any]:
     out["presses"] = [dict(p) for p in out["presses"]]
     if not out["presses"]:
         del out["presses"]
+    out["amd"] = [a.to_dict() for a in callee.amd]
+    if not out["amd"]:
+        del out["amd"]
     return out
 
 

@@ -243,6 +243,7 @@ class CallRecord:
     beep_end: datetime | None = None
     amd_status: str | None = None
     amd_cause: str | None = None
+    amd_params: dict[str, int] | None = None  # the parameters AMD ran with (channel variables, else amd.conf)
     dtmf_sent: str = ""
     dtmf_to_app: str = ""  # keys pressed here that reached the application as ChannelDtmfReceived
     dtmf_heard: str = ""  # keys pressed by the other party of a bridge, heard on this leg
@@ -265,7 +266,9 @@ class CallRecord:
             "bridged": _iso(self.bridged),
             "greeting_end": _iso(self.greeting_end),
             "beep_end": _iso(self.beep_end),
-            "amd": {"status": self.amd_status, "cause": self.amd_cause} if self.amd_status else None,
+            "amd": {"status": self.amd_status, "cause": self.amd_cause, "params": self.amd_params}
+            if self.amd_status
+            else None,
             "dtmf_pressed": self.dtmf_sent,
             "dtmf_to_app": self.dtmf_to_app,
             "dtmf_heard": self.dtmf_heard,

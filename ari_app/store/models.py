@@ -78,7 +78,7 @@ class Note(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("callback_requests.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # system | admin | merge | sms_reply | tag
+    kind: Mapped[str] = mapped_column(String(20))  # system | admin | merge | sms_reply | tag | label
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
 
@@ -176,6 +176,11 @@ class Attempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     talk_seconds: Mapped[float | None] = mapped_column(Float)
+    # What the lead's side was, as an admin said after the call (or by pressing the drop key): person |
+    # machine, who said it and when. A later label replaces it; each is on the contact's timeline.
+    lead_label: Mapped[str | None] = mapped_column(String(10))
+    lead_label_by: Mapped[str | None] = mapped_column(String(200))
+    lead_label_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -195,7 +200,14 @@ class Leg(Base):
     cause: Mapped[int | None] = mapped_column(Integer)
     cause_txt: Mapped[str | None] = mapped_column(String(200))
     amd_status: Mapped[str | None] = mapped_column(String(40))
-    amd_cause: Mapped[str | None] = mapped_column(String(200))
+    amd_cause: Mapped[str | None] = mapped_column(String(200))  # with its numbers: LONGGREETING-1500-1500
+    # AMD on this leg (docs/amd.md): the parameters it was given, the seconds from its start to its verdict
+    # (on the PBX's clock), when talk detection heard the greeting and its beep end (seconds after the
+    # answer), and whether the voicemail drop started before that (None: no drop).
+    amd_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    amd_seconds: Mapped[float | None] = mapped_column(Float)
+    greeting_end_seconds: Mapped[float | None] = mapped_column(Float)
+    drop_early: Mapped[bool | None] = mapped_column(Boolean)
     answered_at: Mapped[datetime | None]
     bridged_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..domain.amd import Label
 from ..domain.statuses import RequestStatus
 from ..errors import NotFound, ValidationFailed
 from ..store.models import Contact
@@ -11,7 +12,7 @@ from . import api_reads
 from .auth import AUTH_NAME
 from .body import read_model
 from .keys import SERVICES
-from .schemas import CloseIn
+from .schemas import CloseIn, LabelIn
 
 MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL: a larger id can't exist (and would overflow the query)
 MAX_LIMIT = 500
@@ -101,3 +102,17 @@ async def opt_out_contact(request: web.Request) -> web.Response:
         body = await api_reads.contact_detail(session, contact_id)
     services.wake()
     return web.json_response(body)
+
+
+async def label_attempt(request: web.Request) -> web.Response:
+    """A person or a machine answered this attempt (the AMD report's ground truth); replaces a label."""
+    services = request.app[SERVICES]
+    attempt_id = path_id(request)
+    body = await read_model(request, LabelIn)
+    async with services.sessions() as session:
+        await services.lifecycle.labels.label(
+            session, attempt_id, Label(body.label), by=request.get(AUTH_NAME, "api")
+        )
+        await session.commit()
+        detail = await api_reads.attempt_detail(session, attempt_id)
+    return web.json_response(detail)

@@ -47,6 +47,10 @@ def _leg_json(leg: Leg) -> dict[str, Any]:
         "cause": leg.cause,
         "cause_txt": leg.cause_txt,
         "amd_status": leg.amd_status,
+        "amd_cause": leg.amd_cause,
+        "amd_seconds": leg.amd_seconds,
+        "greeting_end_seconds": leg.greeting_end_seconds,
+        "drop_early": leg.drop_early,
         "answered_at": _iso(leg.answered_at),
         "bridged_at": _iso(leg.bridged_at),
         "ended_at": _iso(leg.ended_at),
@@ -70,8 +74,21 @@ def _attempt_json(a: Attempt, legs: Sequence[Leg]) -> dict[str, Any]:
         "talk_seconds": a.talk_seconds,
         "admin_name": a.admin_name,
         "evidence": a.evidence or {},
+        "lead_label": a.lead_label,
+        "lead_label_by": a.lead_label_by,
+        "lead_label_at": _iso(a.lead_label_at),
         "legs": [_leg_json(leg) for leg in legs],
     }
+
+
+async def attempt_detail(session: AsyncSession, attempt_id: int) -> dict[str, Any] | None:
+    attempt = await session.get(Attempt, attempt_id)
+    if attempt is None:
+        return None
+    legs = await session.scalars(
+        select(Leg).where(Leg.attempt_id == attempt_id).order_by(Leg.role, Leg.try_no)
+    )
+    return _attempt_json(attempt, list(legs))
 
 
 async def attempts_of(session: AsyncSession, request_ids: Sequence[int]) -> list[dict[str, Any]]:

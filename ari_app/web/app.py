@@ -8,7 +8,7 @@ import jinja2
 from aiohttp import web
 
 from ..services import Services
-from . import api, captcha, dnc_api, export, form, health, media, openapi, sms_hooks, when
+from . import amd_report, api, captcha, dnc_api, export, form, health, media, openapi, sms_hooks, when
 from . import metrics as metrics_web
 from .auth import auth_middleware
 from .dashboard import add_dashboard
@@ -59,6 +59,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/contacts/{id}", api.get_contact)
     r.add_post("/api/v1/contacts/{id}/opt-out", api.opt_out_contact)
     r.add_get("/api/v1/contacts.csv", export.contacts_csv)
+    r.add_post("/api/v1/attempts/{id}/label", api.label_attempt)
+    r.add_get("/api/v1/reports/amd", amd_report.get_amd_report)
     r.add_get("/api/v1/dnc", dnc_api.list_dnc)
     r.add_post("/api/v1/dnc", dnc_api.add_dnc)
     r.add_post("/api/v1/dnc/import", dnc_api.import_dnc)

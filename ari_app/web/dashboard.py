@@ -14,16 +14,20 @@ import contextlib
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.amd_accuracy import MIN_LABELS
 from ..domain.statuses import CLOSABLE_REQUEST_STATUSES, OPEN_REQUEST_STATUSES
 from ..domain.text import clean_text
 from ..errors import CallbackError, Conflict, NotFound, RateLimited, ValidationFailed
-from ..store.models import CallbackRequest, Contact
+from ..lifecycle.labels import parse_label
+from ..store.models import Attempt, CallbackRequest, Contact
 from . import dashboard_reads as reads
+from .amd_report import amd_accuracy, parse_period
 from .api import path_id
 from .dashboard_auth import (
     ADMIN,
@@ -57,6 +61,7 @@ DONE_MESSAGES = {
     "cancel": "The callback request was cancelled.",
     "note": "Note added.",
     "opt-out": "The contact is opted out of SMS.",
+    "label": "Label saved: the AMD report counts it.",
 }
 
 
@@ -177,19 +182,23 @@ async def _columns(request: web.Request) -> list[reads.Column]:
 
 async def board_page(request: web.Request) -> web.Response:
     admin = _admin(request)
-    return _page(request, "admin_board.html", columns=await _columns(request), csrf=admin.csrf_token)
+    done = DONE_MESSAGES.get(request.query.get("done", ""), "")
+    return _page(
+        request, "admin_board.html", columns=await _columns(request), csrf=admin.csrf_token, done=done
+    )
 
 
 async def board_fragment(request: web.Request) -> web.Response:
-    return _page(request, "admin_board_columns.html", columns=await _columns(request))
+    admin = _admin(request)
+    return _page(request, "admin_board_columns.html", columns=await _columns(request), csrf=admin.csrf_token)
 
 
 # -- a contact ---------------------------------------------------------------------------------------
 
 
-async def _contact(request: web.Request) -> reads.ContactView:
+async def _contact(request: web.Request, contact_id: int | None = None) -> reads.ContactView:
     services = request.app[SERVICES]
-    contact_id = path_id(request)
+    contact_id = path_id(request) if contact_id is None else contact_id
     async with services.sessions() as session:
         view = await reads.contact_view(session, services.settings, contact_id)
     if view is None:
@@ -205,7 +214,8 @@ async def contact_page(request: web.Request) -> web.Response:
 
 
 async def contact_fragment(request: web.Request) -> web.Response:
-    return _page(request, "admin_contact_live.html", c=await _contact(request))
+    admin = _admin(request)
+    return _page(request, "admin_contact_live.html", c=await _contact(request), csrf=admin.csrf_token)
 
 
 async def _latest_request(
@@ -274,18 +284,74 @@ async def contact_action(request: web.Request) -> web.Response:
     return _redirect(f"/admin/contacts/{contact_id}?done={action}")
 
 
+async def label_action(request: web.Request) -> web.Response:
+    """A person or a machine answered this attempt (from the contact page or the board)."""
+    admin = _admin(request)
+    services = request.app[SERVICES]
+    attempt_id = path_id(request)
+    form = await request.post()
+    next_url = _safe_next(form.get("next"))
+    try:
+        check_csrf(admin.csrf_token, form.get("csrf"))
+        label = parse_label(form.get("label"))
+        async with services.sessions() as session:
+            await services.lifecycle.labels.label(session, attempt_id, label, by=admin.display)
+            await session.commit()
+    except CallbackError as exc:
+        if exc.http_status >= 500 or isinstance(exc, NotFound | RateLimited):
+            raise
+        contact_id = await _contact_of_attempt(request, attempt_id)
+        if contact_id is None:
+            raise
+        view = await _contact(request, contact_id)
+        return _page(
+            request,
+            "admin_contact.html",
+            status=exc.http_status,
+            c=view,
+            csrf=admin.csrf_token,
+            done="",
+            error=exc.message,
+        )
+    return _redirect(next_url + ("&" if "?" in next_url else "?") + "done=label")
+
+
+async def _contact_of_attempt(request: web.Request, attempt_id: int) -> int | None:
+    async with request.app[SERVICES].sessions() as session:
+        row = await session.scalar(
+            select(CallbackRequest.contact_id)
+            .join(Attempt, Attempt.request_id == CallbackRequest.id)
+            .where(Attempt.id == attempt_id)
+        )
+    return row
+
+
 # -- the report --------------------------------------------------------------------------------------
 
 
 async def report_page(request: web.Request) -> web.Response:
     admin = _admin(request)
     services = request.app[SERVICES]
+    now = services.clock.now()
+    today = now.astimezone(ZoneInfo(services.settings.business.timezone)).date()
+    period_error = ""
+    try:
+        period = parse_period(request.query, today)
+    except ValidationFailed as exc:
+        period_error = exc.message + ": pick two days, the first on or before the second."
+        period = parse_period({}, today)
     async with services.sessions() as session:
-        data = await reads.report(session, services.settings, services.clock.now())
+        data = await reads.report(session, services.settings, now)
+        amd = await amd_accuracy(session, services.settings, period)
     return _page(
         request,
         "admin_report.html",
+        status=422 if period_error else 200,
         r=data,
+        amd=amd,
+        period=period,
+        period_error=period_error,
+        min_labels=MIN_LABELS,
         csrf=admin.csrf_token,
         chart_w=reads.CHART_W,
         chart_h=reads.CHART_H,
@@ -351,3 +417,4 @@ def add_dashboard(app: web.Application) -> None:
     r.add_get("/admin/contacts/{id}", contact_page)
     r.add_get("/admin/contacts/{id}/live", contact_fragment)
     r.add_post("/admin/contacts/{id}/{action}", contact_action)
+    r.add_post("/admin/attempts/{id}/label", label_action)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.amd import parse_cause
 from ..domain.outcomes import Outcome, counts_as_lead_attempt
 from ..domain.phone import PhoneError, timezones_of
 from ..domain.preferred_time import zone_name
@@ -117,6 +118,9 @@ class Card:
     preferred: str  # the time the lead chose, or "" (as soon as possible)
     last_outcome: str
     live: str  # what is happening on the phone right now, or ""
+    # The latest finished attempt whose lead answered: it may be labelled a person or a machine.
+    label_attempt_id: int | None = None
+    label: str = ""
 
 
 @dataclass
@@ -148,6 +152,18 @@ def _live_state(attempt: Attempt | None, legs: list[Leg]) -> str:
     return "Calling"
 
 
+async def answered_attempts(session: AsyncSession, attempt_ids: list[int]) -> set[int]:
+    """Of these attempts, those whose lead answered (the ones a label applies to)."""
+    if not attempt_ids:
+        return set()
+    rows = await session.scalars(
+        select(Leg.attempt_id)
+        .where(Leg.attempt_id.in_(attempt_ids), Leg.role == "lead", Leg.answered_at.is_not(None))
+        .distinct()
+    )
+    return set(rows)
+
+
 async def board(session: AsyncSession, settings: Settings) -> list[Column]:
     """One column per pipeline stage; a card per contact, for its latest request."""
     tz = ZoneInfo(settings.business.timezone)
@@ -177,6 +193,9 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
         ):
             attempts.setdefault(a.request_id, []).append(a)
         running = [a.id for al in attempts.values() for a in al if a.status == AttemptStatus.RUNNING]
+        labellable = await answered_attempts(
+            session, [a.id for al in attempts.values() for a in al if a.status == AttemptStatus.DONE]
+        )
         if running:
             for leg in await session.scalars(
                 select(Leg).where(Leg.attempt_id.in_(running)).order_by(Leg.try_no, Leg.id)
@@ -187,6 +206,7 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
         upcoming = [a for a in mine if a.status == AttemptStatus.SCHEDULED]
         active = next((a for a in mine if a.status in LEASED_ATTEMPT_STATUSES), None)
         done = [a for a in mine if a.outcome]
+        answered = [a for a in done if a.id in labellable]
         stage = contact.pipeline_stage or stages.pending
         column = columns.setdefault(stage, Column("other", stage))
         column.cards.append(
@@ -203,6 +223,8 @@ async def board(session: AsyncSession, settings: Settings) -> list[Column]:
                 preferred=when_text(request.preferred_at, tz, _chosen_zones(request, contact.phone)),
                 last_outcome=outcome_label(done[-1].outcome) if done else "",
                 live=_live_state(active, legs.get(active.id, []) if active else []),
+                label_attempt_id=answered[-1].id if answered else None,
+                label=answered[-1].lead_label or "" if answered else "",
             )
         )
     return list(columns.values())
@@ -237,6 +259,9 @@ class Item:
     technical: list[tuple[str, str]] = field(default_factory=list)
     legs: list[LegView] = field(default_factory=list)
     evidence: list[tuple[str, str]] = field(default_factory=list)
+    # An attempt whose lead answered: its id for the person / machine label, and the label so far.
+    label_attempt_id: int | None = None
+    label: str = ""
 
 
 @dataclass
@@ -290,6 +315,52 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), "" if value is None else str(value))]
 
 
+_AMD_REASONS = {
+    "HUMAN": "silence after a short greeting",
+    "LONGGREETING": "a long greeting",
+    "INITIALSILENCE": "silence at first",
+    "MAXWORDS": "too many words",
+    "MAXWORDLENGTH": "one word too long",
+    "TOOLONG": "no decision in time",
+}
+
+
+def amd_facts(leg: Leg) -> list[tuple[str, str]]:
+    """What AMD said on the lead's leg, in words: the verdict with its reason and numbers, how long it
+    took, when the greeting was over, whether the drop started before the beep."""
+    facts: list[tuple[str, str]] = []
+    if leg.amd_status:
+        said = {"MACHINE": "a machine", "HUMAN": "a person", "NOTSURE": "not sure"}.get(
+            leg.amd_status, leg.amd_status
+        )
+        cause = parse_cause(leg.amd_cause)
+        if cause is not None:
+            why = _AMD_REASONS.get(cause.reason, cause.reason.lower())
+            # Asterisk appends what it measured, then the limit it compared with (TOOLONG: the time only).
+            unit = " words" if cause.reason == "MAXWORDS" else " ms"
+            measured = [f"{n}{unit}" for n in cause.numbers]
+            if len(measured) >= 2:
+                why += f": {measured[0]}, limit {measured[1]}"
+            elif measured:
+                why += f": {measured[0]}"
+            said += f" ({why})"
+        if leg.amd_seconds is not None:
+            said += f", in {leg.amd_seconds:.1f} s"
+        facts.append(("AMD said", said))
+    if leg.greeting_end_seconds is not None:
+        facts.append(("Greeting and beep over", f"{leg.greeting_end_seconds:.1f} s after the answer"))
+    if leg.drop_early is not None:
+        facts.append(
+            ("Voicemail drop", "started before the beep" if leg.drop_early else "started after the beep")
+        )
+    return facts
+
+
+def label_text(a: Attempt) -> str:
+    words = {"person": "A person", "machine": "A machine"}.get(a.lead_label or "", a.lead_label or "")
+    return f"{words}, said by {a.lead_label_by or 'an admin'}"
+
+
 def _leg_view(leg: Leg) -> LegView:
     rang = (leg.answered_at or leg.ended_at or leg.created_at) - leg.created_at
     cause = f"{leg.cause} {leg.cause_txt or ''}".strip() if leg.cause is not None else ""
@@ -330,7 +401,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         if ended:  # the attempt's own item says it in words; the log line is its technical detail
             attempt_logs[(note.request_id, int(ended.group(1)))] = note.text
             continue
-        title = {"admin": "Note", "merge": "Merged request", "sms_reply": "SMS reply"}.get(
+        title = {"admin": "Note", "merge": "Merged request", "sms_reply": "SMS reply", "label": "Label"}.get(
             note.kind, "System"
         )
         item(note.created_at, "note", title, text=note.text)
@@ -362,6 +433,11 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             facts.append(("Duration", seconds_text((a.ended_at - a.started_at).total_seconds())))
         if a.talk_seconds is not None:
             facts.append(("Talk time", seconds_text(a.talk_seconds)))
+        lead_leg = next((leg for leg in mine if leg.role == "lead" and leg.answered_at is not None), None)
+        if lead_leg is not None:
+            facts.extend(amd_facts(lead_leg))
+        if a.lead_label:
+            facts.append(("Label", label_text(a)))
         technical = [("Outcome", a.outcome or ""), ("Detail", a.outcome_detail or ""), ("Kind", a.kind),
                      ("Log", attempt_logs.get((a.request_id, a.number), ""))]  # fmt: skip
         title = f"Attempt {a.number}" + (" (final)" if a.final else "")
@@ -385,6 +461,8 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             technical=[f for f in technical if f[1]],
             legs=[_leg_view(leg) for leg in mine],
             evidence=_flatten(a.evidence or {}),
+            label_attempt_id=a.id if lead_leg is not None and a.status == AttemptStatus.DONE else None,
+            label=a.lead_label or "",
         )
     for m in t.sms:
         facts = [("To", m.to_phone), ("Tries", str(m.tries))]

@@ -45,7 +45,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     try:
         async with asyncio.timeout(REFRESH_TIMEOUT):
-            await metrics.refresh(services.sessions, services.clock.now())
+            await metrics.refresh(
+                services.sessions, services.clock.now(), amd_notsure=services.settings.calls.amd_notsure
+            )
     except TimeoutError:
         metrics.scrape_errors.inc()  # serve what we have: a slow database must not hide the rest
     body = metrics.render()

@@ -12,7 +12,7 @@ from aiohttp import web
 from ..domain.statuses import RequestStatus
 from . import dnc_api
 from .keys import SERVICES
-from .schemas import CallbackRequestIn, CloseIn
+from .schemas import CallbackRequestIn, CloseIn, LabelIn
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -24,6 +24,7 @@ _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
 _N_STR, _N_INT, _N_TIME = _nullable(_STR), _nullable(_INT), _nullable(_TIME)
+_N_NUM = _nullable({"type": "number"})
 
 
 def _obj(props: dict[str, Any], *, extra: bool = False) -> dict[str, Any]:
@@ -56,6 +57,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CallbackRequestIn": CallbackRequestIn.model_json_schema(ref_template="#/components/schemas/{model}"),
     "CloseIn": CloseIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "LabelIn": LabelIn.model_json_schema(ref_template="#/components/schemas/{model}"),
     "IntakeResult": _obj(
         {"id": _INT, "contact_id": _INT, "status": _STR, "planned_at": _N_TIME, "merged": _BOOL}
     ),
@@ -69,6 +71,10 @@ SCHEMAS: dict[str, Any] = {
             "cause": _N_INT,
             "cause_txt": _N_STR,
             "amd_status": _N_STR,
+            "amd_cause": _N_STR,
+            "amd_seconds": _N_NUM,
+            "greeting_end_seconds": _N_NUM,
+            "drop_early": _nullable(_BOOL),
             "answered_at": _N_TIME,
             "bridged_at": _N_TIME,
             "ended_at": _N_TIME,
@@ -91,6 +97,9 @@ SCHEMAS: dict[str, Any] = {
             "talk_seconds": _nullable({"type": "number"}),
             "admin_name": _N_STR,
             "evidence": {"type": "object"},
+            "lead_label": _nullable({"type": "string", "enum": ["person", "machine"]}),
+            "lead_label_by": _N_STR,
+            "lead_label_at": _N_TIME,
             "legs": {"type": "array", "items": _ref("Leg")},
         }
     ),
@@ -167,6 +176,33 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": _obj({"id": _INT, "type": _STR, "data": {"type": "object"}, "created_at": _TIME}),
             },
+        }
+    ),
+    "Share": _obj({"count": _INT, "base": _INT, "percent": _N_NUM}),
+    "AmdRouteAccuracy": _obj(
+        {
+            "route": _STR,
+            "answered": _INT,
+            "labelled": _INT,
+            "people": _INT,
+            "machines": _INT,
+            "correct": _ref("Share"),
+            "person_as_machine": _ref("Share"),
+            "machine_as_person": _ref("Share"),
+            "decide_median": _N_NUM,
+            "decide_p90": _N_NUM,
+            "decided": _INT,
+            "drops": _INT,
+            "drops_early": _ref("Share"),
+        }
+    ),
+    "AmdReport": _obj(
+        {
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "min_labels": _INT,
+            "routes": {"type": "array", "items": _ref("AmdRouteAccuracy")},
+            "total": {"anyOf": [_ref("AmdRouteAccuracy"), {"type": "null"}]},
         }
     ),
     "Health": {
@@ -275,6 +311,33 @@ def build_openapi(server_url: str = "") -> dict[str, Any]:
                 "Opt a contact out of SMS (and cancel open callbacks unless configured otherwise)",
                 {"200": _json("Contact", "opted out"), **_errors(404)},
                 parameters=[_ID],
+            )
+        },
+        "/api/v1/attempts/{id}/label": {
+            "post": _operation(
+                "Say what answered a finished attempt: a person or a machine (replaces an earlier label)",
+                {
+                    "200": _json("Attempt", "labelled"),
+                    **_errors(*_BODY_ERRORS, 404, 409),
+                },
+                parameters=[_ID],
+                requestBody=_body("LabelIn"),
+            )
+        },
+        "/api/v1/reports/amd": {
+            "get": _operation(
+                "How often AMD was right, from the admins' labels, per carrier route; no percent on fewer"
+                " than min_labels",
+                {"200": _json("AmdReport", "the report"), **_errors(422)},
+                parameters=[
+                    {
+                        "name": name,
+                        "in": "query",
+                        "description": "a day (business time zone), included; default: the last 30 days",
+                        "schema": {"type": "string", "format": "date"},
+                    }
+                    for name in ("from", "to")
+                ],
             )
         },
         "/api/v1/contacts.csv": {

@@ -124,6 +124,10 @@ class CloseIn(_Strict):
     note: Annotated[str, Field(max_length=NOTE_MAX), AfterValidator(clean_text)] = ""
 
 
+class LabelIn(_Strict):
+    label: Literal["person", "machine"]
+
+
 class FormIn(BaseModel):
     """The HTML form: strings from the browser; the checkbox is present or absent."""
 

@@ -3,11 +3,19 @@ bookkeeping, without a network (event shapes as a real Asterisk 22 sends them, t
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ari_app.ari import parse_event
-from ari_app.calls.legs import LegState, PlaybackState, drop_played, observe_leg, talk_seconds
+from ari_app.calls.legs import (
+    LegState,
+    PlaybackState,
+    drop_played,
+    greeting_end_seconds,
+    observe_leg,
+    talk_seconds,
+)
 
 T0 = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
 
@@ -96,3 +104,32 @@ def test_leaving_the_bridge_before_the_drop_is_not_hanging_up() -> None:
     lead = LegState("l", "lead")
     lead.pbx_left = T0 - timedelta(seconds=3)
     assert drop_played(_drop(12.0), lead, 12.0) == (12.0, True)
+
+
+def _at(kind: str, stamp: str, **fields: Any) -> Any:
+    return dataclasses.replace(_event(kind, **fields), timestamp=stamp)
+
+
+def test_amds_time_to_decide_is_on_the_pbxs_clock_from_leaving_for_the_context_to_the_verdict() -> None:
+    legs = _legs()
+    observe_leg(legs, _at("StasisStart", "2026-03-03T17:00:01.000+0000", args=["lead", "1"]), T0)
+    observe_leg(legs, _at("StasisEnd", "2026-03-03T17:00:02.250+0000"), T0)
+    # Read late by a busy worker: our clock says 9 s, the PBX's 3.2 s.
+    seen = observe_leg(
+        legs,
+        _at("StasisStart", "2026-03-03T17:00:05.450+0000", args=["amd", "MACHINE", "LONGGREETING-1500-1500"]),
+        T0 + timedelta(seconds=9),
+    )
+    assert seen is not None
+    assert seen[2]["amd_seconds"] == 3.2
+    assert (seen[2]["amd_status"], seen[2]["amd_cause"]) == ("MACHINE", "LONGGREETING-1500-1500")
+
+
+def test_the_greetings_end_is_the_last_talk_end_after_the_answer_on_the_pbxs_clock() -> None:
+    legs = _legs()
+    observe_leg(legs, _at("ChannelStateChange", "2026-03-03T17:00:01.000+0000"), T0)
+    lead = legs["cb-a1-1-lead-1"]
+    assert greeting_end_seconds(lead) is None  # nothing heard yet
+    observe_leg(legs, _at("ChannelTalkingStarted", "2026-03-03T17:00:01.200+0000"), T0)
+    observe_leg(legs, _at("ChannelTalkingFinished", "2026-03-03T17:00:09.500+0000", duration=8300), T0)
+    assert greeting_end_seconds(lead) == 8.5

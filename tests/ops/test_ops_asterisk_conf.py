@@ -276,3 +276,12 @@ async def test_a_real_asterisk_takes_the_files(asterisk: tuple[str, str], tmp_pa
     log = (tmp_path / "log" / "messages.log").read_text(encoding="utf-8", errors="replace")
     errors = [line for line in log.splitlines() if " ERROR[" in line]
     assert [line for line in errors if not _NOT_OURS.search(line)] == []
+
+
+def test_the_amd_context_reads_amds_nine_parameters_from_the_channel_variables_callback_sets() -> None:
+    from ari_app.domain.amd import AmdParams
+
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    [call] = re.findall(r"^ same => n,AMD\((.*)\)$", dialplan, flags=re.MULTILINE)
+    # In AMD()'s own order, one variable per parameter, each the one the app sets on the lead's channel.
+    assert call.split(",") == [f"${{{name}}}" for name in AmdParams().channel_variables()]

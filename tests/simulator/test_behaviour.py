@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import aiohttp
 import pytest
 
 from ari_app.simulator import Scenario
+from ari_app.simulator.scenario import ScenarioError
 
 from .conftest import APP, basic_auth
 
@@ -257,3 +259,66 @@ async def test_scenario_can_be_replaced_and_everything_reset(simulator: Any) -> 
         assert (await client.call("POST", "/_simulator/reset"))[0] == 204
         assert (await client.call("GET", "/_simulator/dials"))[1] == []
         assert (await client.call("GET", "/_simulator/channels"))[1] == []
+
+
+async def _amd_on(client: Any, events: Any, channel_id: str, number: str, variables: dict[str, str]) -> Any:
+    """Create, dial and answer ``number``, send it through the AMD context; its StasisStart back."""
+    await client.call(
+        "POST",
+        "/channels/create",
+        {"endpoint": f"PJSIP/{number}@trunk", "app": APP, "channelId": channel_id},
+        {"variables": {"CALLBACK_APP": APP, **variables}},
+    )
+    await events.wait_type("StasisStart", channel_id)
+    await client.call("POST", f"/channels/{channel_id}/dial", {"timeout": "30"})
+    await events.wait_type("Dial", channel_id, dialstatus="ANSWER")
+    await client.call("POST", f"/channels/{channel_id}/continue", {"context": "callback-amd"})
+    return await events.wait_for(
+        lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id and e["args"][:1] == ["amd"]
+    )
+
+
+async def test_amd_answers_per_parameter_set_and_records_the_parameters_it_was_given(simulator: Any) -> None:
+    # A 6 s greeting: with a long greeting allowed (greeting = 7000) AMD takes it for a person.
+    scenario = Scenario.from_dict(
+        {
+            "callee": [
+                {
+                    "match": "+15550000077",
+                    "behaviour": "machine",
+                    "amd": [
+                        {"greeting": 7000, "status": "HUMAN", "cause": "HUMAN-900-800", "after": 1.0},
+                        {"initial_silence": 1000, "status": "NOTSURE"},
+                    ],
+                }
+            ]
+        }
+    )
+    async with simulator(scenario=scenario) as (client, _):
+        events = await client.events()
+        tuned = await _amd_on(client, events, "t1", "+15550000077", {"AMD_GREETING": "7000"})
+        assert tuned["args"] == ["amd", "HUMAN", "HUMAN-900-800"]
+        default = await _amd_on(client, events, "t2", "+15550000077", {"AMD_GREETING": ""})
+        assert default["args"] == ["amd", "MACHINE", "LONGGREETING-1500-1500"]  # no set matched
+        unsure = await _amd_on(client, events, "t3", "+15550000077", {"AMD_INITIAL_SILENCE": "1000"})
+        assert unsure["args"] == ["amd", "NOTSURE", "TOOLONG-5000"]
+        _, first = await client.call("GET", "/_simulator/calls/t1")
+        assert first["amd"]["params"]["greeting"] == 7000
+        assert first["amd"]["params"]["initial_silence"] == 2500  # unset: amd.conf's value
+        _, second = await client.call("GET", "/_simulator/calls/t2")
+        assert second["amd"]["params"]["greeting"] == 1500  # empty: amd.conf's value
+        await events.close()
+
+
+@pytest.mark.parametrize(
+    ("amd", "message"),
+    [
+        ([{"status": "MAYBE"}], "callee[0].amd[0].status: must be one of MACHINE, HUMAN, NOTSURE"),
+        ([{"status": "HUMAN", "gretting": 1}], "callee[0].amd[0].gretting: unknown key"),
+        ([{"status": "HUMAN", "greeting": -1}], "callee[0].amd[0].greeting: must be a whole number"),
+        ({"status": "HUMAN"}, "callee[0].amd: must be a list"),
+    ],
+)
+def test_a_bad_amd_script_names_its_key(amd: Any, message: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        Scenario.from_dict({"callee": [{"match": "1", "amd": amd}]})

@@ -71,6 +71,10 @@ async def test_every_other_route_works_with_the_configured_token(
             kwargs = {"json": {"phone": "+12015550123"}, "headers": auth}
             if path.endswith("/import"):
                 kwargs = {"data": "+12015550123\n", "headers": {**auth, "Content-Type": "text/csv"}}
+        if path.endswith("/label"):  # a label needs a finished, answered attempt (test_web_amd.py)
+            answer = await client.request(method, path, json={"label": "person"}, headers=auth)
+            assert answer.status == 409, (method, path, answer.status)  # past the token: the attempt is due
+            continue
         answer = await client.request(method, path, **kwargs)
         assert answer.status in (200, 201, 204), (method, path, answer.status, await answer.text())
 
