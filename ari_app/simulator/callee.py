@@ -94,7 +94,8 @@ async def run_answered(pbx: Pbx, ch: Channel) -> None:
         ch.dtmf_scheduled = True
         pbx.spawn(_press(pbx, ch, callee.dtmf, callee.dtmf_after), channel=ch)
     for press in callee.presses:  # e.g. 1 to accept, then 9 much later, while bridged
-        pbx.spawn(_press(pbx, ch, press.dtmf, press.after), channel=ch)
+        if press.since == "answer":
+            pbx.spawn(_press(pbx, ch, press.dtmf, press.after), channel=ch)
     if callee.unbridged_hangup:
         await pbx.sleep(callee.unbridged_hangup)
         if _alive(pbx, ch) and not ch.ever_bridged:
@@ -103,7 +104,12 @@ async def run_answered(pbx: Pbx, ch: Channel) -> None:
 
 def on_bridged(pbx: Pbx, ch: Channel) -> None:
     callee = ch.callee
-    if callee is None or callee.behaviour == "machine" or callee.talk is None:
+    if callee is None:
+        return
+    for press in callee.presses:
+        if press.since == "bridged":
+            pbx.spawn(_press(pbx, ch, press.dtmf, press.after), channel=ch)
+    if callee.behaviour == "machine" or callee.talk is None:
         return
     pbx.spawn(_hang_up_after(pbx, ch, callee.talk), channel=ch)
 

@@ -42,10 +42,13 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Press:
-    """Keys the callee presses at a time of its own: ``after`` seconds after answering."""
+    """Keys the callee presses at a time of its own: ``after`` seconds after answering, or after first
+    entering a bridge (``since = "bridged"``: a story that needs the key while bridged keeps no margin
+    against how long the call took to get there)."""
 
     dtmf: str
     after: float
+    since: Literal["answer", "bridged"] = "answer"
 
 
 # AMD()'s parameters as amd.conf gives them by default (what AMD uses when a variable is empty or unset).
@@ -187,12 +190,16 @@ def _presses(value: Any, where: str) -> tuple[Press, ...]:
         raise ScenarioError(f"{where}: must be a list of {{dtmf, after}} tables")
     out = []
     for i, item in enumerate(value):
-        if not isinstance(item, dict) or set(item) != {"dtmf", "after"}:
-            raise ScenarioError(f"{where}[{i}]: needs exactly dtmf and after")
+        if not isinstance(item, dict) or not {"dtmf", "after"} <= set(item) <= {"dtmf", "after", "since"}:
+            raise ScenarioError(f"{where}[{i}]: needs dtmf and after (and since, if any), nothing else")
+        since = item.get("since", "answer")
+        if since not in ("answer", "bridged"):
+            raise ScenarioError(f'{where}[{i}].since: "answer" or "bridged"')
         out.append(
             Press(
                 dtmf=_dtmf(item["dtmf"], f"{where}[{i}].dtmf"),
                 after=_seconds(item["after"], f"{where}[{i}].after"),
+                since=since,
             )
         )
     return tuple(out)
@@ -236,7 +243,8 @@ def _seconds(value: Any, where: str) -> float:
 
 def _callee_dict(callee: Callee) -> dict[str, Any]:
     out = {k: v for k, v in asdict(callee).items() if v is not None}
-    out["presses"] = [dict(p) for p in out["presses"]]
+    # "since" only where it isn't the default, so a scenario reads back as it was written
+    out["presses"] = [{k: v for k, v in p.items() if (k, v) != ("since", "answer")} for p in out["presses"]]
     if not out["presses"]:
         del out["presses"]
     out["amd"] = [a.to_dict() for a in callee.amd]

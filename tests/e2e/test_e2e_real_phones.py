@@ -73,14 +73,15 @@ async def test_admin_pressing_9_on_a_voicemail_box_leaves_the_drop_and_goes(stac
     lead = "+12025550162"
     await stack.scenario(
         [
-            # Presses 1 after the whisper (~12 s), then 9 while it hears the voicemail greeting in the bridge.
+            # Presses 1 after the whisper, then 9 four seconds into the bridge, while it hears the greeting
+            # (8 s of it left): timed from the bridge, so a slow start can't move the key out of it.
             {
                 "match": "PJSIP/admin",
                 "behaviour": "answer",
                 "answer_after": 1.0,
                 "dtmf": "1",
                 "dtmf_after": "playback",
-                "presses": [{"dtmf": "9", "after": 25.0}],
+                "presses": [{"dtmf": "9", "after": 4.0, "since": "bridged"}],
             },
             {"match": lead, "behaviour": "machine", "answer_after": 2.0, "greeting": 12.0, "beep": 1.0},
         ]

@@ -23,6 +23,8 @@ SCENARIO = Scenario.from_dict(
             },
             # the same, with room for a loaded machine to set the bridge up before the first key
             {"match": "PJSIP/admin-later", "presses": [{"dtmf": "1", "after": 4}, {"dtmf": "9", "after": 8}]},
+            # a key timed from the bridge, not from the answer
+            {"match": "PJSIP/admin-in-bridge", "presses": [{"dtmf": "9", "after": 3, "since": "bridged"}]},
             {"match": "lead", "answer_after": 0.2, "talk": 60},
         ],
     }
@@ -129,15 +131,33 @@ def _seconds(timestamp: str) -> float:
     return int(hh) * 3600 + int(mm) * 60 + float(ss)
 
 
+async def test_a_key_timed_from_the_bridge_waits_for_the_bridge(simulator: Any) -> None:
+    async with simulator(scenario=SCENARIO, speed=40) as (client, _):
+        events = await client.events()
+        await _answered(client, events, "adm", "PJSIP/admin-in-bridge")
+        await asyncio.sleep(5 / 40)  # past 3 s after the answer: not pressed, never bridged yet
+        _, before = await client.call("GET", "/_simulator/calls/adm")
+        await _bridge(client, "mixing,dtmf_events", "adm")
+        entered = await events.wait_type("ChannelEnteredBridge", "adm")
+        pressed = await events.wait_type("ChannelDtmfReceived", "adm", digit="9")
+        await events.close()
+    assert before["dtmf_pressed"] == ""
+    assert _seconds(pressed["timestamp"]) - _seconds(entered["timestamp"]) >= 3.0  # in call time
+
+
 def test_presses_are_validated_and_round_trip() -> None:
     callee = SCENARIO.to_dict()["callee"][0]
     assert callee["presses"] == [{"dtmf": "1", "after": 2.0}, {"dtmf": "9", "after": 12.0}]
     assert Scenario.from_dict(SCENARIO.to_dict()) == SCENARIO
+    timed_from_bridge = SCENARIO.to_dict()["callee"][2]["presses"]
+    assert timed_from_bridge == [{"dtmf": "9", "after": 3.0, "since": "bridged"}]
     for bad, key in (
         ([{"dtmf": "x", "after": 1}], "presses[0].dtmf"),
         ([{"dtmf": "1"}], "presses[0]"),
         ([{"dtmf": "1", "after": -1}], "presses[0].after"),
         ("1", "presses"),
+        ([{"dtmf": "1", "after": 1, "since": "hangup"}], "presses[0].since"),
+        ([{"dtmf": "1", "after": 1, "when": 2}], "presses[0]"),
     ):
         with pytest.raises(ScenarioError, match=key.replace("[", r"\[").replace("]", r"\]")):
             Scenario.from_dict({"callee": [{"match": "x", "presses": bad}]})
