@@ -276,3 +276,14 @@ async def test_a_real_asterisk_takes_the_files(asterisk: tuple[str, str], tmp_pa
     log = (tmp_path / "log" / "messages.log").read_text(encoding="utf-8", errors="replace")
     errors = [line for line in log.splitlines() if " ERROR[" in line]
     assert [line for line in errors if not _NOT_OURS.search(line)] == []
+
+
+def test_calls_to_the_business_number_enter_the_application_with_a_fallback_to_the_admin() -> None:
+    text = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    assert "callback-inbound" in sections("extensions.conf")
+    assert "Stasis(${CALLBACK_INBOUND_APP},inbound,${CALLERID(num)},${EXTEN})" in text
+    inbound = text.split("\n[callback-inbound]\n", 1)[1].split("\n[", 1)[0]
+    # Not connected (FAILED) or handed back (continue): the admin phone rings, as before callback.
+    assert inbound.index("Stasis(") < inbound.index("Dial(${INBOUND_FALLBACK},30)")
+    carrier = text.split("\n[from-carrier]\n", 1)[1].split("\n[", 1)[0]
+    assert "Goto(callback-inbound,${EXTEN},1)" in carrier
