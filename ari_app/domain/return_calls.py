@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from .phone import PhoneError, normalise_phone
 from .statuses import OPEN_REQUEST_STATUSES, RequestStatus
@@ -100,6 +100,17 @@ class ReturnOutcome(StrEnum):
     MESSAGE_LEFT = "message_left"  # no admin accepted; the lead left a message
     NO_MESSAGE = "no_message"  # no admin accepted; the lead hung up without a message
     SYSTEM_ERROR = "system_error"
+
+
+@dataclass(frozen=True)
+class ReturnCallEnd:
+    """How one return call ended, as the call hands it to the lifecycle."""
+
+    outcome: ReturnOutcome
+    detail: str
+    admin_name: str | None = None
+    talk_seconds: float | None = None
+    message: dict[str, Any] | None = None  # {"file", "seconds", "keep_until"} when a message was kept
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ attempt). The caller owns the session and commits.
 One module per use case, over a shared ``Context`` (settings read once into rules, the clock):
 ``intake`` (wf-1.1, a request arrives), ``attempts`` (an attempt starts; wf-1.2 / wf-1.3, it ends),
 ``closing`` (cancel, complete), ``outreach`` (the SMS outbox, opt-out and opt-in), ``inbound_sms`` (what a
-text from the contact and a delivery report do), ``by_hand`` (call now, requeue, a note).
+text from the contact and a delivery report do), ``by_hand`` (call now, requeue, a note), ``return_calls``
+(the lead calling the business back).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .inbound_sms import SmsInbound
 from .intake import Intake, IntakeResult
 from .intake_rows import IntakeData
 from .outreach import ANSWERS_TO_THE_CONTACT, Outreach
+from .return_calls import ReturnCalls
 
 __all__ = ["ANSWERS_TO_THE_CONTACT", "IntakeData", "IntakeResult", "Lifecycle"]
 
@@ -37,3 +39,4 @@ class Lifecycle:
         self.attempts = Attempts(self.context, self.closing, self.outreach)
         self.inbound_sms = SmsInbound(self.context, self.outreach)
         self.by_hand = ByHand(self.context)
+        self.return_calls = ReturnCalls(self.context, self.outreach)

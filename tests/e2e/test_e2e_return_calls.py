@@ -1,0 +1,126 @@
+"""A lead calls the business back: the simulator places the call as the carrier and Asterisk's dialplan would
+(StasisStart ``inbound,<caller>,<dialled>``), the app recognises the lead, rings the admin with a whisper and
+bridges them, or takes a message; the outcome is read back from the database and the simulator's record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2ekit import Stack
+from sqlalchemy import select
+
+from ari_app.store.models import Attempt, ContactEvent
+
+COMPLETE = "Request to Callback Complete"
+PENDING = "Request to Callback Pending"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    # The first outbound call an hour away: the lead calls back before it.
+    return {
+        "calendar": {"first_call_delay": 3600.0},
+        "returns": {"recordings_dir": str(tmp_path / "recordings")},
+    }
+
+
+async def call_in(stack: Stack, caller: str, **script: Any) -> str:
+    body = {"caller": caller, "app": stack.settings.ari.app, **script}
+    async with stack.http.post(
+        f"{stack.sim_url}/_simulator/inbound", json=body, headers=stack.sim_auth
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["channel_id"])
+
+
+async def return_calls(
+    stack: Stack, request_id: int, *, done: int = 1, within: float = 30.0
+) -> list[Attempt]:
+    """The request's return calls, once ``done`` of them have ended."""
+    services = stack.runtime.services
+    assert services is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        async with services.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(Attempt).where(Attempt.request_id == request_id, Attempt.kind == "return_call")
+                )
+            )
+        if sum(1 for a in rows if a.status == "done") >= done:
+            return rows
+        assert loop.time() < deadline, f"return calls: {[(a.status, a.outcome) for a in rows]}"
+        await asyncio.sleep(0.05)
+
+
+async def event_types(stack: Stack, contact_id: int) -> list[str]:
+    services = stack.runtime.services
+    assert services is not None
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(ContactEvent.type).where(ContactEvent.contact_id == contact_id).order_by(ContactEvent.id)
+        )
+        return list(rows)
+
+
+async def test_the_lead_calls_back_talks_and_the_request_closes_complete(stack: Stack) -> None:
+    phone = "+12025550142"
+    request_id = await stack.submit(phone, "Ada", "Lovelace", "quote for a new roof")
+    # As the carrier sends it: a national number, normalised as intake does.
+    channel = await call_in(stack, "2025550142", talk=40.0)
+
+    [call] = await return_calls(stack, request_id)
+    assert (call.outcome, call.admin_name) == ("completed", "Admin")
+    assert call.talk_seconds is not None and call.talk_seconds >= 15
+    assert await stack.wait_request(request_id) == "completed"
+    state = await stack.state(request_id)
+    assert state["tags"] == [COMPLETE]
+    assert state["stage"] == "Connected"
+    assert state["sms"] == [("confirmation", "sent")]
+    assert state["lead_attempts_used"] == 0  # the lead's own call is none of their attempts
+    assert any("Return call: the lead called (completed)" in n for n in state["notes"])
+    assert "return_call.ended" in await event_types(stack, state["contact_id"])
+    # The outbound attempt planned for later was cancelled; nobody dialled the lead.
+    assert await stack.lead_dials(phone) == []
+    # The simulator's record: answered by us, the admin rung with the return-call whisper, then bridged.
+    record = await stack.sim(f"calls/{channel}")
+    assert record["answered"] is not None and record["bridged"] is not None
+    assert any("return-call-welcome" in p["media_uri"] for p in record["playbacks"])
+    [admin_dial] = await stack.sim("dials")
+    admin_media = (await stack.sim("media"))[admin_dial["channel_id"]]
+    assert any("return-call-whisper" in p["media_uri"] for p in admin_media)
+
+
+async def test_no_admin_answers_the_lead_leaves_a_message_which_is_kept(stack: Stack, tmp_path: Path) -> None:
+    await stack.scenario([{"match": "PJSIP/admin", "behaviour": "noanswer"}])
+    phone = "+12025550143"
+    request_id = await stack.submit(phone, "Grace", "Hopper", "a new kitchen")
+    await call_in(stack, phone, message=8.0)
+
+    [call] = await return_calls(stack, request_id)
+    assert call.outcome == "message_left"
+    message = call.evidence["message"]
+    assert 7 <= message["seconds"] <= 9
+    kept = tmp_path / "recordings" / message["file"]
+    assert kept.read_bytes()[:4] == b"RIFF"
+    # Fetched, then not left on the PBX.
+    assert await stack.sim("recordings") == []
+    state = await stack.state(request_id)
+    assert state["status"] in ("pending", "calling")
+    assert any("called back, left a message" in n for n in state["notes"])
+    # An immediate attempt: the one planned an hour away now falls due at once (the calendar is open).
+    services = stack.runtime.services
+    assert services is not None
+    async with services.sessions() as session:
+        planned = list(
+            await session.scalars(
+                select(Attempt).where(Attempt.request_id == request_id, Attempt.kind == "lead")
+            )
+        )
+    assert planned and min(a.due_at for a in planned) <= stack.runtime.clock.now()
