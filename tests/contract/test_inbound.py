@@ -120,7 +120,10 @@ async def test_a_recording_of_what_the_caller_says_is_kept_when_they_hang_up(
     started = await wait_for_event(sub, RecordingStarted, lambda e: e.name == name)
     assert started.state == "recording"
     if peer.real:
-        await asyncio.sleep(3.0)  # the caller speaks, then hangs up
+        # The caller speaks (our half sends audio: Asterisk counts a recording's duration in the frames it
+        # wrote, and a Local channel sends none of its own), then hangs up.
+        await ari.play(ours, ["sound:hello-world", "sound:silence/3"])
+        await asyncio.sleep(4.5)
         await ari.hangup(ours)
     finished = await wait_for_event(sub, RecordingFinished, lambda e: e.name == name, within=30)
     assert finished.state == "done"
