@@ -66,6 +66,7 @@ class Attempts:
             attempt.due_at = now + timedelta(seconds=RETURN_CALL_WAIT)
             attempt.lease_owner = attempt.lease_until = None
             attempt.updated_at = now
+            ctx.note(session, contact.id, request.id, "system", "Attempt moved: the lead is on a return call")
             return None
         if await on_dnc(session, contact.phone):
             await self.closing.cancel(

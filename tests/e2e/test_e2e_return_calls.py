@@ -21,11 +21,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def stack_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    # The first outbound call an hour away: the lead calls back before it.
+def stack_overrides(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    # The first outbound call an hour away (the lead calls back before it), unless a test says otherwise.
     return {
         "calendar": {"first_call_delay": 3600.0},
         "returns": {"recordings_dir": str(tmp_path / "recordings")},
+        **getattr(request, "param", {}),
     }
 
 
@@ -124,3 +125,57 @@ async def test_no_admin_answers_the_lead_leaves_a_message_which_is_kept(stack: S
             )
         )
     assert planned and min(a.due_at for a in planned) <= stack.runtime.clock.now()
+
+
+async def wait_sim_call(stack: Stack, channel: str, check: Any, within: float = 20.0) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        record = dict(await stack.sim(f"calls/{channel}"))
+        if check(record):
+            return record
+        assert loop.time() < deadline, record
+        await asyncio.sleep(0.05)
+
+
+async def test_an_unknown_caller_is_handed_back_to_the_dialplan(stack: Stack) -> None:
+    channel = await call_in(stack, "+12025550999", talk=10.0)
+    record = await wait_sim_call(stack, channel, lambda r: r["inbound"]["handed_back"])
+    assert record["inbound"]["fallback_dialled"] == "PJSIP/admin,30"
+    assert record["answered"] is None  # the PBX's own routing answers, not callback
+    assert await stack.sim("dials") == []  # no admin rung by callback
+
+
+async def test_a_withheld_number_is_handed_back_too(stack: Stack) -> None:
+    channel = await call_in(stack, "anonymous")
+    record = await wait_sim_call(stack, channel, lambda r: r["inbound"]["handed_back"])
+    assert record["inbound"]["stasis_status"] == "SUCCESS"
+
+
+TWO_ADMINS = [
+    {"name": "Admin", "endpoint": "PJSIP/admin"},
+    {"name": "Bob", "endpoint": "PJSIP/admin2"},
+]
+
+
+@pytest.mark.parametrize(
+    "stack_overrides",
+    [{"calendar": {"first_call_delay": 30.0}, "admins": TWO_ADMINS}],
+    indirect=True,
+)
+async def test_an_attempt_due_while_the_lead_is_on_a_return_call_does_not_dial_them(stack: Stack) -> None:
+    await stack.scenario(
+        [{"match": "PJSIP/admin2", "behaviour": "answer", "dtmf": "1", "dtmf_after": "playback"}]
+    )
+    phone = "+12025550144"
+    request_id = await stack.submit(phone, "Alan", "Turing", "solar panels")
+    await call_in(stack, phone, talk=120.0)
+    [call] = await return_calls(stack, request_id, within=60.0)
+    assert call.outcome == "completed"
+    assert await stack.wait_request(request_id) == "completed"
+    # The outbound attempt fell due during the call, found the lead on the phone with us, and waited; the
+    # completed return call then cancelled it. The lead was never dialled.
+    assert await stack.lead_dials(phone) == []
+    state = await stack.state(request_id)
+    assert any("the lead is on a return call" in n for n in state["notes"])
+    assert await stack.outcomes(request_id) == ["completed"]
