@@ -50,6 +50,8 @@ _MAX_TALK_SECONDS = 4 * 3600.0
 _RING_MARGIN = 10.0
 # A message shorter than this (seconds) is a hang-up at the tone, not a message.
 MIN_MESSAGE_SECONDS = 1.0
+# Wall seconds to wait for an outbound attempt that gives way to end (it looks at least once a second).
+_YIELD_WALL = 10.0
 # Wall seconds to wait for RecordingFinished after the caller hung up.
 _RECORDING_SETTLE_WALL = 5.0
 
@@ -83,6 +85,10 @@ class InboundDesk(Protocol):
     async def take_admin(self, attempt_id: int, admin: str) -> bool: ...
 
     async def release_admin(self, attempt_id: int) -> None: ...
+
+    async def outbound_running(self, request_id: int) -> list[int]: ...
+
+    async def wait_finished(self, attempt_ids: list[int], within: float) -> None: ...
 
     async def keep_message(self, attempt_id: int, data: bytes, seconds: float) -> dict[str, object]: ...
 
@@ -147,6 +153,13 @@ class InboundCalls:
                 await self._hand_back(channel_id, decision.why)
                 return
             attempt_id = await self.desk.begin(decision.request_id, phone or raw_caller)
+            # An outbound attempt of this request still ringing or whispering to an admin gives way: one
+            # person is not rung twice, and its admin is free for the lead's own call.
+            yielding = [
+                a for a in await self.desk.outbound_running(decision.request_id) if self.r.supersede(a)
+            ]
+            if yielding:
+                await self.desk.wait_finished(yielding, _YIELD_WALL)
         except Exception:
             log.exception("inbound call %s from %s: not taken; handed back", channel_id, raw_caller)
             sub.close()

@@ -27,6 +27,7 @@ from ..domain.return_calls import (
     within_hours,
 )
 from ..domain.statuses import (
+    LEASED_ATTEMPT_STATUSES,
     OPEN_REQUEST_STATUSES,
     SENT_SMS_STATUSES,
     UNSENT_SMS_STATUSES,
@@ -136,6 +137,23 @@ class ReturnCalls:
             {"request_id": request.id, "attempt_id": attempt.id, "caller": caller},
         )
         return attempt.id
+
+    async def outbound_running(self, session: AsyncSession, request_id: int) -> list[int]:
+        """The request's outbound attempts on the phone now (claimed or running)."""
+        rows = await session.scalars(
+            select(Attempt.id).where(
+                Attempt.request_id == request_id,
+                Attempt.kind != RETURN_CALL_KIND,
+                Attempt.status.in_(LEASED_ATTEMPT_STATUSES),
+            )
+        )
+        return list(rows)
+
+    async def any_running(self, session: AsyncSession, attempt_ids: list[int]) -> bool:
+        found = await session.scalar(
+            select(exists().where(Attempt.id.in_(attempt_ids), Attempt.status.in_(LEASED_ATTEMPT_STATUSES)))
+        )
+        return bool(found)
 
     async def take_admin(self, session: AsyncSession, attempt_id: int, admin: str) -> bool:
         """Give the admin to the return call unless a running call (any worker's) has them."""

@@ -3,6 +3,7 @@ return call's attempt, its admin, its message, its end; each step one transactio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,20 @@ class ReturnDesk:
     async def release_admin(self, attempt_id: int) -> None:
         async with self.sessions.begin() as session:
             await self.lifecycle.return_calls.release_admin(session, attempt_id)
+
+    async def outbound_running(self, request_id: int) -> list[int]:
+        async with self.sessions() as session:
+            return await self.lifecycle.return_calls.outbound_running(session, request_id)
+
+    async def wait_finished(self, attempt_ids: list[int], within: float) -> None:
+        """Until none of these attempts runs (its outcome stored, its admin free), at most ``within`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            async with self.sessions() as session:
+                if not await self.lifecycle.return_calls.any_running(session, attempt_ids):
+                    return
+            await asyncio.sleep(0.05)
 
     async def keep_message(self, attempt_id: int, data: bytes, seconds: float) -> dict[str, object]:
         name = write_message(self.recordings_dir, attempt_id, data)

@@ -30,6 +30,7 @@ OUTCOME_SENTENCES: Mapping[Outcome, str] = {
     Outcome.SYSTEM_ERROR: "The call failed on our side; the technical details say why.",
     Outcome.DIAL_UNKNOWN: "The call was lost while dialling; it counts as an attempt and is not retried "
     "blindly.",
+    Outcome.SUPERSEDED: "The lead called us back while we were ringing the admin, so this call gave way.",
 }
 
 # US and Canadian zones by the name people use for them; elsewhere the zone's city says enough.

@@ -179,3 +179,40 @@ async def test_an_attempt_due_while_the_lead_is_on_a_return_call_does_not_dial_t
     state = await stack.state(request_id)
     assert any("the lead is on a return call" in n for n in state["notes"])
     assert await stack.outcomes(request_id) == ["completed"]
+
+
+@pytest.mark.parametrize(
+    "stack_overrides",
+    # The admin's phone rings long enough (1.2 s of wall time) for the lead's call to arrive meanwhile.
+    [{"calendar": {"first_call_delay": 1.0}, "calls": {"admin_ring_timeout": 120}}],
+    indirect=True,
+)
+async def test_an_outbound_attempt_ringing_the_admin_gives_way_to_the_leads_own_call(stack: Stack) -> None:
+    # The admin's phone rings on for our outbound call, then answers the lead's own call at once.
+    slow, quick = (
+        {"behaviour": "noanswer"},
+        {"behaviour": "answer", "answer_after": 1.0, "dtmf": "1", "dtmf_after": "playback"},
+    )
+    await stack.scenario([{"match": "PJSIP/admin", "sequence": [slow, quick]}])
+    phone = "+12025550145"
+    request_id = await stack.submit(phone, "Ada", "Lovelace", "quote for a new roof")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not await stack.sim("dials"):  # our outbound call is ringing the admin
+        assert loop.time() < deadline
+        await asyncio.sleep(0.01)
+    await call_in(stack, phone, talk=40.0, patience=900.0)
+
+    [call] = await return_calls(stack, request_id, within=60.0)
+    assert call.outcome == "completed"
+    assert await stack.wait_request(request_id) == "completed"
+    # The outbound attempt ended superseded, used none of the lead's attempts, and its retry was cancelled.
+    assert await stack.outcomes(request_id) == ["superseded", "completed"]
+    state = await stack.state(request_id)
+    assert state["lead_attempts_used"] == 0
+    assert await stack.lead_dials(phone) == []
+    # The admin was rung twice (ours, given up; then the lead's call), never at the same time.
+    dials = await stack.sim("dials")
+    assert [d["endpoint"] for d in dials] == ["PJSIP/admin", "PJSIP/admin"]
+    first = await stack.sim(f"calls/{dials[0]['channel_id']}")
+    assert first["destroyed"] <= dials[1]["at"]
