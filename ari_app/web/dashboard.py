@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..domain.statuses import CLOSABLE_REQUEST_STATUSES, OPEN_REQUEST_STATUSES
 from ..domain.text import clean_text
 from ..errors import CallbackError, Conflict, NotFound, RateLimited, ValidationFailed
-from ..store.models import CallbackRequest, Contact
+from ..store.models import Attempt, CallbackRequest, Contact
+from ..store.recordings import message_path
 from . import dashboard_reads as reads
 from .api import path_id
 from .dashboard_auth import (
@@ -204,6 +206,35 @@ async def contact_page(request: web.Request) -> web.Response:
     return _page(request, "admin_contact.html", c=view, csrf=admin.csrf_token, done=done, error="")
 
 
+async def contact_message(request: web.Request) -> web.StreamResponse:
+    """A message the lead left on a return call: only here, behind the dashboard's login, never cached."""
+    services = request.app[SERVICES]
+    contact_id = path_id(request, "id")
+    attempt_id = path_id(request, "attempt")
+    async with services.sessions() as session:
+        found = await session.execute(
+            select(Attempt.evidence)
+            .join(CallbackRequest, CallbackRequest.id == Attempt.request_id)
+            .where(Attempt.id == attempt_id, CallbackRequest.contact_id == contact_id)
+        )
+        evidence = found.scalar_one_or_none()
+    message = ((evidence or {}).get("message") or {}) if isinstance(evidence, dict) else {}
+    name = str(message.get("file") or "")
+    path = (
+        None if message.get("deleted") else message_path(Path(services.settings.returns.recordings_dir), name)
+    )
+    if path is None:
+        raise NotFound("no such message")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "audio/wav",
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'inline; filename="message-{attempt_id}.wav"',
+        },
+    )
+
+
 async def contact_fragment(request: web.Request) -> web.Response:
     return _page(request, "admin_contact_live.html", c=await _contact(request))
 
@@ -350,4 +381,5 @@ def add_dashboard(app: web.Application) -> None:
     r.add_get("/admin/report", report_page)
     r.add_get("/admin/contacts/{id}", contact_page)
     r.add_get("/admin/contacts/{id}/live", contact_fragment)
+    r.add_get("/admin/contacts/{id}/messages/{attempt}", contact_message)
     r.add_post("/admin/contacts/{id}/{action}", contact_action)
