@@ -40,6 +40,7 @@ from ..store.models import Attempt, CallbackRequest, Contact, SmsOutbox
 from ..store.requests import cancel_unstarted_attempts, contact_by_phone, next_attempt_number, on_dnc
 from .context import Context
 from .outreach import Outreach
+from .tag_router import add_contact_event
 
 log = logging.getLogger(__name__)
 calls_log = logging.getLogger("callback.calls")
@@ -209,7 +210,8 @@ class ReturnCalls:
             + (f" - {end.detail}" if end.detail else "")
             + f". {follow.note}",
         )
-        await ctx.event(
+        # Other systems hear of it too (the webhooks), as of the status it may change.
+        await add_contact_event(
             session,
             contact.id,
             "return_call.ended",
@@ -222,6 +224,8 @@ class ReturnCalls:
                 "admin": end.admin_name,
                 "message": bool(end.message),
             },
+            now=now,
+            webhook_urls=ctx.settings.webhooks.urls,
         )
         what = follow.note
         if follow.complete and request.status != RequestStatus.COMPLETED:

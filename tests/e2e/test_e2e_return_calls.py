@@ -216,3 +216,46 @@ async def test_an_outbound_attempt_ringing_the_admin_gives_way_to_the_leads_own_
     assert [d["endpoint"] for d in dials] == ["PJSIP/admin", "PJSIP/admin"]
     first = await stack.sim(f"calls/{dials[0]['channel_id']}")
     assert first["destroyed"] <= dials[1]["at"]
+
+
+async def test_a_number_on_the_do_not_call_list_may_call_in_but_no_call_follows(stack: Stack) -> None:
+    await stack.scenario([{"match": "PJSIP/admin", "behaviour": "noanswer"}])
+    phone = "+12025550147"
+    request_id = await stack.submit(phone, "Edsger", "Dijkstra", "a quote")
+    async with stack.http.post(
+        f"{stack.web}/api/v1/dnc",
+        json={"phone": phone, "reason": "asked on the phone"},
+        headers={"Authorization": f"Bearer {stack.token}"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    await call_in(stack, phone, message=5.0)
+
+    [call] = await return_calls(stack, request_id)
+    assert call.outcome == "message_left"  # their own call in is taken, and the message kept
+    services = stack.runtime.services
+    assert services is not None
+    async with services.sessions() as session:
+        planned = list(
+            await session.scalars(
+                select(Attempt).where(Attempt.request_id == request_id, Attempt.kind == "lead")
+            )
+        )
+    # Nothing brought forward: the planned attempt still waits its hour (and will be cancelled at its start).
+    assert [a.due_at > stack.runtime.clock.now() for a in planned] == [True]
+    assert await stack.lead_dials(phone) == []
+
+
+async def test_no_second_thank_you_within_the_day(stack: Stack) -> None:
+    phone = "+12025550148"
+    first = await stack.submit(phone, "Ada", "Lovelace", "a roof")
+    await call_in(stack, phone, talk=30.0)
+    await return_calls(stack, first)
+    assert await stack.wait_request(first) == "completed"
+    second = await stack.submit(phone, "Ada", "Lovelace", "and the gutters")
+    assert second != first
+    await call_in(stack, phone, talk=30.0)
+    await return_calls(stack, second)
+    assert await stack.wait_request(second) == "completed"
+    state = await stack.state(second)
+    assert [kind for kind, _ in state["sms"]] == ["confirmation"]  # the first call's, not a second
+    assert state["tags"] == [COMPLETE]
