@@ -208,6 +208,10 @@ class Runtime:
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
+        if worker is not None and self.inbound is not None:
+            self.inbound.pool = (
+                worker.pool
+            )  # an unknown caller's admin is held where the worker's starts look
         if worker is not None and events is not None:
             live_worker, live_events = worker, events
             self.metrics.watch_worker(

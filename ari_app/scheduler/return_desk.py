@@ -17,6 +17,7 @@ from ..lifecycle import Lifecycle
 from ..settings import Settings
 from ..store.errors import retry_while_unavailable
 from ..store.recordings import delete_expired, message_record, write_message
+from .admission import trunk_load
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class ReturnDesk:
     async def outbound_running(self, request_id: int) -> list[int]:
         async with self.sessions() as session:
             return await self.lifecycle.return_calls.outbound_running(session, request_id)
+
+    async def busy_admins(self) -> frozenset[str]:
+        """Admins on a running call, every worker's."""
+        return (await trunk_load(self.sessions)).busy
 
     async def wait_finished(self, attempt_ids: list[int], within: float) -> None:
         """Until none of these attempts runs (its outcome stored, its admin free), at most ``within`` s."""

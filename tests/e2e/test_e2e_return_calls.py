@@ -259,3 +259,28 @@ async def test_no_second_thank_you_within_the_day(stack: Stack) -> None:
     state = await stack.state(second)
     assert [kind for kind, _ in state["sms"]] == ["confirmation"]  # the first call's, not a second
     assert state["tags"] == [COMPLETE]
+
+
+@pytest.mark.parametrize("stack_overrides", [{"returns": {"unknown": "ring"}}], indirect=True)
+async def test_with_unknown_ring_an_unknown_caller_reaches_an_admin_with_a_plain_whisper(
+    stack: Stack,
+) -> None:
+    channel = await call_in(stack, "+12025550998", talk=20.0)
+    record = await wait_sim_call(stack, channel, lambda r: r["destroyed"] is not None, within=30.0)
+    assert record["answered"] is not None and record["bridged"] is not None
+    assert record["inbound"]["handed_back"] is False
+    [admin_dial] = await stack.sim("dials")
+    admin_media = (await stack.sim("media"))[admin_dial["channel_id"]]
+    assert any("inbound-call-whisper" in p["media_uri"] for p in admin_media)
+    services = stack.runtime.services
+    assert services is not None
+    async with services.sessions() as session:
+        assert list(await session.scalars(select(Attempt.id))) == []  # no request, no attempt
+
+
+@pytest.mark.parametrize("stack_overrides", [{"returns": {"unknown": "ring"}}], indirect=True)
+async def test_with_unknown_ring_and_no_admin_the_call_goes_back_to_the_dialplan(stack: Stack) -> None:
+    await stack.scenario([{"match": "PJSIP/admin", "behaviour": "noanswer"}])
+    channel = await call_in(stack, "+12025550997", patience=900.0)
+    record = await wait_sim_call(stack, channel, lambda r: r["inbound"]["handed_back"], within=30.0)
+    assert record["answered"] is None
