@@ -253,6 +253,12 @@ async def _play(
             result.problems.append(f"intake answered {resp.status}: {answer}")
             return result
     request_id = int(answer["id"])
+    if "call_in" in story:  # the lead calls the business back (docs/simulator.md, calls to the PBX)
+        call = {"caller": story["phone"], "app": runtime.settings.ari.app, **story["call_in"]}
+        async with http.post(f"{sim_url}/_simulator/inbound", json=call, headers=auth) as resp:
+            if resp.status != 201:
+                refused = f"{resp.status} {await resp.text()}"
+                result.problems.append(f"the simulator refused the call in: {refused}")
     if "reply" in story:
         url = (
             f"{runtime.web_url}/hooks/kannel/inbound?secret={inbound_secret}"
