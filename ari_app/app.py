@@ -25,6 +25,7 @@ from .audio.manifest import effective_sounds_dir, load_manifest
 from .audio.media import sound_uri
 from .calls.adoption import CallAdoption
 from .calls.ids import new_installation_id
+from .calls.inbound import InboundCalls
 from .calls.media import MediaCatalog
 from .calls.runner import CallRunner
 from .clock import Clock
@@ -35,6 +36,7 @@ from .logs import protect_settings
 from .ops.metrics import Metrics
 from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
+from .scheduler.return_desk import ReturnDesk
 from .scheduler.sms_sender import SmsSender
 from .scheduler.wakeups import WakeupListener, WakeupNotifier, listen_dsn
 from .scheduler.webhooks import WebhookSender
@@ -105,6 +107,7 @@ class Runtime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.worker: Worker | None = None
+        self.inbound: InboundCalls | None = None
         self.events: EventConnection | None = None
         self.web_url: str | None = None
         self.services: Services | None = None
@@ -167,6 +170,15 @@ class Runtime:
                 media=media_catalog(s, self.clock),
                 app=s.ari.app,
             )
+            # Calls to the business number (a lead calling back) arrive as StasisStart nobody owns.
+            desk = ReturnDesk(
+                sessions=sessions, lifecycle=lifecycle, settings=s, clock=self.clock, app=s.ari.app
+            )
+            await desk.start()
+            inbound = InboundCalls(runner, desk, s.admins)
+            router.set_fallback(inbound.on_event)
+            self._stack.push_async_callback(inbound.aclose)
+            self.inbound = inbound
             events = await self._stack.enter_async_context(
                 EventConnection(
                     s.ari.url,
@@ -200,6 +212,10 @@ class Runtime:
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
+        if worker is not None and self.inbound is not None:
+            self.inbound.pool = (
+                worker.pool
+            )  # an unknown caller's admin is held where the worker's starts look
         if worker is not None and events is not None:
             live_worker, live_events = worker, events
             self.metrics.watch_worker(

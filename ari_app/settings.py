@@ -221,6 +221,18 @@ class SoundsSettings(_Section):
     url_secret: SecretStr = SecretStr("")
 
 
+class ReturnsSettings(_Section):
+    """A lead calling the business number back (``domain/return_calls.py``, ``calls/inbound.py``)."""
+
+    enabled: bool = True  # false: every call to the business number goes back to the dialplan
+    recent_days: float = Field(default=14.0, ge=0)  # closed this recently: still a return call
+    unknown: Literal["ring", "continue"] = "continue"  # others: admins, plain whisper; or the dialplan
+    message_max_seconds: int = Field(default=120, ge=5)  # the longest message a caller may leave
+    recordings_dir: str = "./recordings"  # where callback keeps the messages it fetched from Asterisk
+    retention_days: float = Field(default=90.0, gt=0)  # messages older than this are deleted
+    thank_you_quiet_hours: float = 24.0  # no thank-you SMS if one went to the number this recently
+
+
 class LimitsSettings(_Section):
     per_number_per_day: int = 3
     per_ip_per_minute: int = 10
@@ -245,6 +257,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     sounds: SoundsSettings = Field(default_factory=SoundsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    returns: ReturnsSettings = Field(default_factory=ReturnsSettings)
 
     @field_validator("admins")
     @classmethod

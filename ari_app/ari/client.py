@@ -392,6 +392,64 @@ class AriClient:
         params = {"context": context, "extension": extension, "priority": priority, "label": label}
         await self._request("POST", f"/channels/{_seg(channel_id)}/continue", "continue", params=params)
 
+    async def continue_next(self, channel_id: str) -> None:
+        """Leave the application for the dialplan's next priority (as ``Stasis()`` returns, SUCCESS)."""
+        await self._request("POST", f"/channels/{_seg(channel_id)}/continue", "continue")
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> dict[str, Any]:
+        """Record what the channel's caller says (a LiveRecording; RecordingStarted/Finished follow). Sent
+        once: a lost answer is resolved from the events."""
+        params = {
+            "name": name,
+            "format": fmt,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "beep": "true" if beep else "false",
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        result = await self._request("POST", f"/channels/{_seg(channel_id)}/record", "record", params=params)
+        return self._expect(result, dict, "record")
+
+    async def stop_recording(self, name: str) -> None:
+        await self._request("POST", f"/recordings/live/{_seg(name)}/stop", "stop_recording")
+
+    async def get_stored_recording(self, name: str) -> dict[str, Any]:
+        result = await self._request("GET", f"/recordings/stored/{_seg(name)}", "get_stored_recording")
+        return self._expect(result, dict, "get_stored_recording")
+
+    async def stored_recording_file(self, name: str) -> bytes:
+        """The recording's bytes, as Asterisk wrote them (``GET /recordings/stored/{name}/file``)."""
+        session = self._open()
+        operation = "stored_recording_file"
+        try:
+            async with session.get(
+                self._api + f"/recordings/stored/{_seg(name)}/file", allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                status, ctype = resp.status, resp.content_type
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriUnreachable(
+                f"ARI {operation}: {type(exc).__name__}", status=None, ari_message="", operation=operation
+            ) from exc
+        if status >= 300:
+            raise error_for_status(status, self._decode(raw, ctype), operation)
+        return raw
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self._request("DELETE", f"/recordings/stored/{_seg(name)}", "delete_stored_recording")
+
     async def move(self, channel_id: str, app: str, app_args: str = "") -> None:
         params = {"app": app, "appArgs": app_args or None}
         await self._request("POST", f"/channels/{_seg(channel_id)}/move", "move", params=params)

@@ -100,6 +100,14 @@ class Subscription:
                 timer.cancel()
         return self._events.popleft()
 
+    def interrupt(self) -> None:
+        """Wake every reader waiting now as if its wait had timed out, so it looks at its condition again
+        (something outside the event stream changed, e.g. the call must give way)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+
     def pending(self) -> int:
         return len(self._events)
 

@@ -162,6 +162,40 @@ class PlaybackFinished(_PlaybackEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class _RecordingEvent(Event):
+    """A live recording's news; routed by its ``target_uri`` (``channel:ID`` or ``bridge:ID``)."""
+
+    name: str
+    state: str  # queued, recording, paused, done, failed, canceled
+    target_uri: str
+    duration: int | None  # seconds, on RecordingFinished
+    cause: str
+
+    def channel_ids(self) -> tuple[str, ...]:
+        kind, _, ident = self.target_uri.partition(":")
+        return (ident,) if kind == "channel" and ident else ()
+
+    def bridge_ids(self) -> tuple[str, ...]:
+        kind, _, ident = self.target_uri.partition(":")
+        return (ident,) if kind == "bridge" and ident else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingStarted(_RecordingEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingFinished(_RecordingEvent):
+    """Also after the caller hung up mid-recording: what was said is kept."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingFailed(_RecordingEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
 class _BridgeChannelEvent(Event):
     bridge: Bridge
     channel: Channel | None  # optional in the API description; present in every recording
@@ -380,6 +414,24 @@ def _dial(d: Mapping[str, Any]) -> Event:
     )
 
 
+def _recording_event(cls: type[_RecordingEvent]) -> Callable[[Mapping[str, Any]], Event]:
+    def parse(d: Mapping[str, Any]) -> Event:
+        rec = d.get("recording")
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("name"), str):
+            raise MalformedEvent(f"{d.get('type')} without a recording")
+        return _event(
+            cls,
+            d,
+            name=rec["name"],
+            state=_text(rec, "state"),
+            target_uri=_text(rec, "target_uri"),
+            duration=_opt_int(rec.get("duration")),
+            cause=_text(rec, "cause"),
+        )
+
+    return parse
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "StasisStart": _stasis_start,
     "StasisEnd": _channel_event(StasisEnd),
@@ -400,6 +452,9 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "ChannelLeftBridge": _bridge_channel_event(ChannelLeftBridge),
     "BridgeDestroyed": lambda d: _event(BridgeDestroyed, d, bridge=_bridge(d)),
     "ApplicationReplaced": lambda d: _event(ApplicationReplaced, d),
+    "RecordingStarted": _recording_event(RecordingStarted),
+    "RecordingFinished": _recording_event(RecordingFinished),
+    "RecordingFailed": _recording_event(RecordingFailed),
 }
 
 
@@ -436,6 +491,9 @@ __all__ = [
     "MalformedEvent",
     "PlaybackFinished",
     "PlaybackStarted",
+    "RecordingFailed",
+    "RecordingFinished",
+    "RecordingStarted",
     "StasisEnd",
     "StasisStart",
     "UnknownEvent",

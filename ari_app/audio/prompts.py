@@ -41,6 +41,14 @@ PROMPTS: dict[str, str] = {
         "Please call us back at {number}. Thank you."
     ),
     "goodbye": "Thank you. Goodbye.",
+    # A lead calling the business back (``calls/inbound.py``).
+    "return-call-whisper": "A lead is returning your call. Their number is",
+    "inbound-call-whisper": "A call to the business number, from",
+    "return-call-welcome": "Thank you for calling back. Please hold while we connect you.",
+    "return-call-message": (
+        "Sorry, nobody can take your call right now. Please leave a message after the tone, "
+        "and we will call you back."
+    ),
     # The lead's number in the whisper, one sound file a digit: Asterisk can't stop a ``digits:`` item
     # (recording 15: only the current digit is cut, the rest plays on), but a stop during a sound item ends
     # the whole playlist at once.

@@ -63,6 +63,8 @@ class Call:
         self.lead_dialled = False
         self.no_packet_count = False
         self.admin_said_machine = False  # the admin pressed the drop key
+        self.superseded = False  # the lead called back: give way, unless the lead was dialled already
+        self._gave_way = False
 
     def now(self) -> datetime:
         return self.r.clock.now()
@@ -80,6 +82,9 @@ class Call:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, seconds) / (1.0 if wall else self.r.clock.speed)
         while True:
+            if self.superseded and not self.lead_dialled and not self._gave_way:
+                self._gave_way = True  # once: the clean-up's own waits go on
+                raise End(Outcome.SUPERSEDED, "the lead called back; the admin went to their call")
             result = cond()
             if result:
                 return result

@@ -13,6 +13,10 @@ PROMPTS = (
     "press-1",
     "lead-machine-admin",
     "voicemail-drop",
+    "return-call-whisper",
+    "inbound-call-whisper",
+    "return-call-welcome",
+    "return-call-message",
     *(f"digit-{d}" for d in range(10)),
 )
 

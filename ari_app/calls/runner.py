@@ -72,6 +72,17 @@ class CallRunner:
             except Exception as exc:  # already logged by the journal; the outcome must still be recorded
                 log.warning("attempt %s: its last leg facts were not stored (%s)", plan.attempt_id, exc)
 
+    def supersede(self, attempt_id: int) -> bool:
+        """The lead of this live attempt is calling us: end it at its next look, unless it dialled the lead
+        already. True when it will give way."""
+        call = self._live.get(attempt_id)
+        if call is None or call.lead_dialled:
+            return False
+        call.superseded = True
+        if call.sub is not None:
+            call.sub.interrupt()  # it looks now, not at the end of its current wait
+        return True
+
     async def resync(self) -> None:
         """After a WebSocket reconnect: re-read every live channel, since events may have been missed."""
         for call in list(self._live.values()):

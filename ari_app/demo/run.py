@@ -261,6 +261,12 @@ async def _play(
         result.problems.append("the call(s) before the reply did not end in time")
         return result
     replied_at = None
+    if "call_in" in story:  # the lead calls the business back (docs/simulator.md, calls to the PBX)
+        call = {"caller": story["phone"], "app": runtime.settings.ari.app, **story["call_in"]}
+        async with http.post(f"{sim_url}/_simulator/inbound", json=call, headers=auth) as resp:
+            if resp.status != 201:
+                refused = f"{resp.status} {await resp.text()}"
+                result.problems.append(f"the simulator refused the call in: {refused}")
     if "reply" in story:
         replied_at = runtime.clock.now()
         url = (

@@ -26,6 +26,9 @@ class Outcome(StrEnum):
     ADMIN_UNAVAILABLE = "admin_unavailable"
     SYSTEM_ERROR = "system_error"
     DIAL_UNKNOWN = "dial_unknown"
+    # The lead called the business back while this attempt was still ringing or whispering to the admin:
+    # it gave way (the admin goes to the lead's own call); not the lead's attempt.
+    SUPERSEDED = "superseded"
 
 
 # Asterisk hangup causes we rely on (include/asterisk/causes.h, Q.850 numbering), with the SIP responses

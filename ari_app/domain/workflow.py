@@ -166,6 +166,13 @@ def decide_after_attempt(
             None, RequestStatus.PENDING, None, "admin", policy.admin_retry_delay, note, False, used
         )
 
+    if outcome is Outcome.SUPERSEDED:
+        # Called again later only if the return call doesn't complete the request (it cancels this retry).
+        note = "the lead called back while we rang the admin; this call gave way to theirs"
+        return Decision(
+            None, RequestStatus.PENDING, None, "admin", policy.admin_retry_delay, note, False, used
+        )
+
     if outcome is Outcome.SYSTEM_ERROR:
         failures = system_failures + 1
         if failures > policy.max_system_retries:

@@ -5,7 +5,8 @@ One module per use case, over a shared ``Context`` (settings read once into rule
 ``intake`` (wf-1.1, a request arrives), ``attempts`` (an attempt starts; wf-1.2 / wf-1.3, it ends),
 ``closing`` (cancel, complete), ``outreach`` (the SMS outbox, opt-out and opt-in), ``inbound_sms`` (what a
 text from the contact and a delivery report do), ``by_hand`` (call now, requeue, a note), ``labels``
-(a person or a machine answered an attempt: the AMD report's ground truth).
+(a person or a machine answered an attempt: the AMD report's ground truth), ``return_calls`` (the lead
+calling the business back).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .intake import Intake, IntakeResult
 from .intake_rows import IntakeData
 from .labels import Labels
 from .outreach import ANSWERS_TO_THE_CONTACT, Outreach
+from .return_calls import ReturnCalls
 
 __all__ = ["ANSWERS_TO_THE_CONTACT", "IntakeData", "IntakeResult", "Lifecycle"]
 
@@ -40,3 +42,4 @@ class Lifecycle:
         self.attempts = Attempts(self.context, self.closing, self.outreach, self.labels)
         self.inbound_sms = SmsInbound(self.context, self.outreach, self.closing)
         self.by_hand = ByHand(self.context)
+        self.return_calls = ReturnCalls(self.context, self.outreach)

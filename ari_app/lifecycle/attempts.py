@@ -31,11 +31,14 @@ from .closing import Closing
 from .context import Context
 from .labels import Labels
 from .outreach import Outreach
+from .return_calls import return_call_live
 
 log = logging.getLogger(__name__)
 # One readable line per finished attempt, for the operator watching `callback demo` or `serve`.
 calls_log = logging.getLogger("callback.calls")
 
+# Business seconds an attempt due while the lead is on a return call waits before it looks again.
+RETURN_CALL_WAIT = 60.0
 _RETRY_KINDS = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"}
 
 
@@ -62,6 +65,14 @@ class Attempts:
         assert contact is not None
         if request.status not in OPEN_REQUEST_STATUSES:
             attempt.status, attempt.updated_at = AttemptStatus.CANCELLED, now
+            return None
+        if await return_call_live(session, request.id):
+            # The lead is on the phone with us already (they called back): not a second call at them.
+            attempt.status = AttemptStatus.SCHEDULED
+            attempt.due_at = now + timedelta(seconds=RETURN_CALL_WAIT)
+            attempt.lease_owner = attempt.lease_until = None
+            attempt.updated_at = now
+            ctx.note(session, contact.id, request.id, "system", "Attempt moved: the lead is on a return call")
             return None
         if await on_dnc(session, contact.phone):
             await self.closing.cancel(

@@ -161,6 +161,7 @@ def key_pressed(pbx: Pbx, ch: Channel, digit: str) -> None:
                 pbx.calls[other].dtmf_heard += digit
         if br.native:
             return
+    pbx.recording_registry.key_pressed(ch, digit)
     if ch.stasis_app:
         record.dtmf_to_app += digit
         pbx.emit_channel("ChannelDtmfReceived", ch, digit=digit, duration_ms=DTMF_DURATION_MS)

@@ -209,7 +209,12 @@ class ChannelRegistry:
 
     # ----------------------------------------------------------------- operations on a channel in Stasis
     def answer(self, channel_id: str) -> None:
-        require_answered(self.control(channel_id))
+        ch = self.control(channel_id)
+        require_answered(ch)
+        if ch.state == "Ring":  # a call to the PBX, answered by the application
+            ch.state = "Up"
+            self.pbx.calls[ch.id].answered = self.pbx.now()
+            self.pbx.emit_channel("ChannelStateChange", ch)
 
     def ring(self, channel_id: str) -> None:
         require_answered(self.control(channel_id))

@@ -190,6 +190,7 @@ class Dialler:
                 extra["tech_cause"] = tech_cause
             pbx.emit_channel("ChannelHangupRequest", ch, apps=apps, **extra)
         pbx.playback_registry.channel_gone(ch)
+        pbx.recording_registry.channel_gone(ch)
         if final_dial:
             pbx.emit(
                 "Dial",

@@ -43,6 +43,11 @@ def continue_in_dialplan(pbx: Pbx, channel_id: str, params: dict[str, str]) -> N
     if ch.bridge_id:
         pbx.bridge_registry.remove(ch, pbx.bridges[ch.bridge_id])
     leave_stasis(pbx, ch)
+    if ch.kind == "inbound" and not params.get("context"):
+        from . import inbound
+
+        inbound.handed_back(pbx, ch)  # on to the next priority: the fallback phone
+        return
     enter_dialplan(pbx, ch, context, exten, priority)
 
 

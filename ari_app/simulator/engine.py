@@ -31,6 +31,7 @@ from .channels import ChannelRegistry
 from .dialling import Dialler
 from .errors import AriError
 from .playbacks import PlaybackRegistry
+from .recordings import RecordingRegistry
 from .records import Records
 from .runtime import Runtime
 from .scenario import Scenario
@@ -60,6 +61,7 @@ class Pbx:
         self.dialler = Dialler(self)
         self.bridge_registry = BridgeRegistry(self)
         self.playback_registry = PlaybackRegistry(self)
+        self.recording_registry = RecordingRegistry(self)
 
     def replace_scenario(self, scenario: Scenario) -> None:
         """A new scenario counts dials afresh: its ``sequence`` entries start again at the first step."""
@@ -246,6 +248,21 @@ class Pbx:
 
     def stop_playback(self, playback_id: str) -> None:
         self.playback_registry.stop(playback_id)
+
+    # ----------------------------------------------------------------- recordings, calls to the PBX
+    def record(self, channel_id: str, params: dict[str, str]) -> dict[str, Any]:
+        return self.recording_registry.record(channel_id, params)
+
+    def place_inbound(self, call: Any, channel_id: str | None = None) -> str:
+        """A scripted caller (``inbound.InboundCaller``) calls the PBX, now or ``call.after`` seconds on."""
+        from . import inbound
+
+        channel_id = channel_id or inbound.new_inbound_id(self)
+        if call.after:
+            self.spawn(inbound.place_later(self, channel_id, call))
+        else:
+            inbound.place(self, channel_id, call)
+        return channel_id
 
     # ----------------------------------------------------------------- bridges
     def bridge(self, bridge_id: str) -> Bridge:

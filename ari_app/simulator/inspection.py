@@ -110,6 +110,32 @@ def fault_kind(request: web.Request) -> str | None:
     return None
 
 
+async def post_inbound(request: web.Request) -> web.Response:
+    """A scripted caller calls the PBX (``inbound.InboundCaller``); answers the channel id it will have."""
+    from .inbound import InboundCaller
+
+    body = await _json(request)
+    call = InboundCaller.from_dict(body)
+    channel_id = request.app[PBX_KEY].place_inbound(call)
+    return json_response({"channel_id": channel_id}, status=201)
+
+
+async def get_recordings(request: web.Request) -> web.Response:
+    """Every stored recording: name, format, seconds, the channel it came from, what ended it."""
+    stored = request.app[PBX_KEY].recording_registry.stored.values()
+    return json_response(
+        [
+            {
+                **r.to_json(),
+                "seconds": round(r.seconds, 3),
+                "channel_id": r.channel_id,
+                "ended_by": r.ended_by,
+            }
+            for r in stored
+        ]
+    )
+
+
 def add_inspection_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/_simulator/scenario", get_scenario)
@@ -121,3 +147,5 @@ def add_inspection_routes(app: web.Application) -> None:
     r.add_get("/_simulator/calls/{channelId}", get_call)
     r.add_post("/_simulator/faults", post_faults)
     r.add_post("/_simulator/reset", post_reset)
+    r.add_post("/_simulator/inbound", post_inbound)
+    r.add_get("/_simulator/recordings", get_recordings)

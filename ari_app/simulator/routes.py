@@ -146,6 +146,50 @@ async def bridge_moh(request: web.Request) -> web.Response:
     return no_content()
 
 
+# ----------------------------------------------------------------------- recordings
+async def channel_record(request: web.Request) -> web.Response:
+    params, _ = await params_of(request)
+    body = pbx_of(request).record(request.match_info["channelId"], params)
+    return json_response(body, status=201)
+
+
+async def stored_list(request: web.Request) -> web.Response:
+    return json_response([r.to_json() for r in pbx_of(request).recording_registry.stored.values()])
+
+
+async def stored_get(request: web.Request) -> web.Response:
+    name = request.match_info["recordingName"]
+    return json_response(pbx_of(request).recording_registry.stored_recording(name).to_json())
+
+
+async def stored_delete(request: web.Request) -> web.Response:
+    pbx_of(request).recording_registry.delete_stored(request.match_info["recordingName"])
+    return no_content()
+
+
+async def stored_file(request: web.Request) -> web.Response:
+    rec = pbx_of(request).recording_registry.stored_recording(request.match_info["recordingName"])
+    return web.Response(
+        body=rec.data, content_type="audio/wav" if rec.format == "wav" else "application/octet-stream"
+    )
+
+
+async def live_get(request: web.Request) -> web.Response:
+    return json_response(
+        pbx_of(request).recording_registry.live_recording(request.match_info["recordingName"]).to_json()
+    )
+
+
+async def live_cancel(request: web.Request) -> web.Response:
+    pbx_of(request).recording_registry.cancel(request.match_info["recordingName"])
+    return no_content()
+
+
+async def live_stop(request: web.Request) -> web.Response:
+    pbx_of(request).recording_registry.stop(request.match_info["recordingName"])
+    return no_content()
+
+
 # ----------------------------------------------------------------------- sounds
 async def sound_get(request: web.Request) -> web.Response:
     """Every sound exists (in ``en``, as slin) unless the scenario lists it in ``missing_sounds``."""
@@ -225,6 +269,14 @@ def add_ari_routes(app: web.Application) -> None:
     r.add_get("/ari/channels/{channelId}/variable", channel_routes.channel_variable_get)
     r.add_post("/ari/channels/{channelId}/variable", channel_routes.channel_variable_set)
     r.add_post("/ari/channels/{channelId}/dtmf", channel_routes.channel_dtmf)
+    r.add_post("/ari/channels/{channelId}/record", channel_record)
+    r.add_get("/ari/recordings/stored", stored_list)
+    r.add_get("/ari/recordings/stored/{recordingName}", stored_get)
+    r.add_delete("/ari/recordings/stored/{recordingName}", stored_delete)
+    r.add_get("/ari/recordings/stored/{recordingName}/file", stored_file)
+    r.add_get("/ari/recordings/live/{recordingName}", live_get)
+    r.add_delete("/ari/recordings/live/{recordingName}", live_cancel)
+    r.add_post("/ari/recordings/live/{recordingName}/stop", live_stop)
     r.add_get("/ari/bridges", bridges_list)
     r.add_post("/ari/bridges", bridges_create)
     r.add_get("/ari/bridges/{bridgeId}", bridge_get)

@@ -11,7 +11,7 @@ from .destination import Destination
 from .events import ari_time
 from .scenario import Callee
 
-ChannelState = Literal["Down", "Ringing", "Up"]
+ChannelState = Literal["Down", "Ring", "Ringing", "Up"]  # Ring: an inbound call not yet answered
 DialKind = Literal["originate", "dial"]
 
 
@@ -128,7 +128,7 @@ class Channel:
     id: str
     name: str
     dest: Destination
-    kind: Literal["originate", "create"]
+    kind: Literal["originate", "create", "inbound"]
     created: datetime
     protocol_id: str
     caller: dict[str, str]
@@ -151,6 +151,8 @@ class Channel:
     last_app: str | None = None
     dtmf_scheduled: bool = False
     target_dialplan: tuple[str, str, int] | None = None  # originate into a context instead of an app
+    inbound: Any = None  # a call to the PBX: its scripted caller (``inbound.InboundCaller``)
+    recorded: bool = False  # a recording has started on it (the inbound caller speaks, then hangs up)
 
     @property
     def rtp(self) -> bool:
@@ -253,9 +255,11 @@ class CallRecord:
     hangup_by: str | None = None
     destroyed: datetime | None = None
     playbacks: list[PlaybackRecord] = field(default_factory=list)
+    inbound: dict[str, Any] | None = None  # a call to the PBX: caller, dialled, Stasis status, fallback
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "inbound": self.inbound,
             "channel_id": self.channel_id,
             "endpoint": self.endpoint,
             "number": self.number,

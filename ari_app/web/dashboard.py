@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from ..domain.text import clean_text
 from ..errors import CallbackError, Conflict, NotFound, RateLimited, ValidationFailed
 from ..lifecycle.labels import parse_label
 from ..store.models import Attempt, CallbackRequest, Contact
+from ..store.recordings import message_path
 from . import dashboard_reads as reads
 from .amd_report import amd_accuracy, parse_period
 from .api import path_id
@@ -211,6 +213,35 @@ async def contact_page(request: web.Request) -> web.Response:
     view = await _contact(request)
     done = DONE_MESSAGES.get(request.query.get("done", ""), "")
     return _page(request, "admin_contact.html", c=view, csrf=admin.csrf_token, done=done, error="")
+
+
+async def contact_message(request: web.Request) -> web.StreamResponse:
+    """A message the lead left on a return call: only here, behind the dashboard's login, never cached."""
+    services = request.app[SERVICES]
+    contact_id = path_id(request, "id")
+    attempt_id = path_id(request, "attempt")
+    async with services.sessions() as session:
+        found = await session.execute(
+            select(Attempt.evidence)
+            .join(CallbackRequest, CallbackRequest.id == Attempt.request_id)
+            .where(Attempt.id == attempt_id, CallbackRequest.contact_id == contact_id)
+        )
+        evidence = found.scalar_one_or_none()
+    message = ((evidence or {}).get("message") or {}) if isinstance(evidence, dict) else {}
+    name = str(message.get("file") or "")
+    path = (
+        None if message.get("deleted") else message_path(Path(services.settings.returns.recordings_dir), name)
+    )
+    if path is None:
+        raise NotFound("no such message")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "audio/wav",
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'inline; filename="message-{attempt_id}.wav"',
+        },
+    )
 
 
 async def contact_fragment(request: web.Request) -> web.Response:
@@ -416,5 +447,6 @@ def add_dashboard(app: web.Application) -> None:
     r.add_get("/admin/report", report_page)
     r.add_get("/admin/contacts/{id}", contact_page)
     r.add_get("/admin/contacts/{id}/live", contact_fragment)
+    r.add_get("/admin/contacts/{id}/messages/{attempt}", contact_message)
     r.add_post("/admin/contacts/{id}/{action}", contact_action)
     r.add_post("/admin/attempts/{id}/label", label_action)

@@ -22,6 +22,7 @@ from ..domain.amd import parse_cause
 from ..domain.outcomes import Outcome, counts_as_lead_attempt
 from ..domain.phone import PhoneError, timezones_of
 from ..domain.preferred_time import zone_name
+from ..domain.return_calls import RETURN_CALL_KIND
 from ..domain.statuses import (
     ANSWERED_LEG_STATES,
     LEASED_ATTEMPT_STATUSES,
@@ -60,6 +61,19 @@ OUTCOME_LABELS = {
     "admin_unavailable": "No admin free",
     "system_error": "System error",
     "dial_unknown": "Unknown (dial lost)",
+    "superseded": "Gave way to the lead's call",
+    # a return call (the lead called us): ``domain.return_calls.ReturnOutcome``
+    "message_left": "Left a message",
+    "no_message": "Called, no message",
+}
+# What a return call's outcome means, said to a person (the "completed" and "short_call" ones differ from an
+# outbound call's: the lead called).
+RETURN_CALL_SENTENCES = {
+    "completed": "The lead called back and talked with the admin.",
+    "short_call": "The lead called back; the call with the admin was too short to count.",
+    "message_left": "The lead called back; no admin was free, and they left a message.",
+    "no_message": "The lead called back; no admin was free, and they left no message.",
+    "system_error": "The lead called back; the call failed on our side.",
 }
 
 
@@ -135,6 +149,13 @@ def _live_state(attempt: Attempt | None, legs: list[Leg]) -> str:
         return ""
     if attempt.status == AttemptStatus.CLAIMED:
         return "Starting the call"
+    if attempt.kind == RETURN_CALL_KIND:
+        bridged = any(leg.role == "lead" and leg.state == LegStatus.BRIDGED for leg in legs)
+        return (
+            f"Talking with {attempt.admin_name or 'the admin'} (the lead called)"
+            if bridged
+            else ("The lead is calling back")
+        )
     lead = [leg for leg in legs if leg.role == "lead"]
     admin = [leg for leg in legs if leg.role == "admin"]
     if lead:
@@ -262,6 +283,7 @@ class Item:
     # An attempt whose lead answered: its id for the person / machine label, and the label so far.
     label_attempt_id: int | None = None
     label: str = ""
+    audio: str = ""  # a message the lead left: its URL behind the dashboard's login
 
 
 @dataclass
@@ -443,6 +465,15 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
         title = f"Attempt {a.number}" + (" (final)" if a.final else "")
         status = outcome_label(a.outcome) if a.outcome else _STATUS_LABELS.get(a.status, a.status)
         text = outcome_sentence(a.outcome)
+        audio = ""
+        if a.kind == RETURN_CALL_KIND:
+            title = "The lead called back"
+            facts[0] = ("Called", when(a.started_at or a.due_at, lead=True))
+            text = RETURN_CALL_SENTENCES.get(a.outcome or "", "The lead is calling back.")
+            message = (a.evidence or {}).get("message") or {}
+            if message.get("file") and not message.get("deleted"):
+                audio = f"/admin/contacts/{contact.id}/messages/{a.id}"
+                facts.append(("Message", seconds_text(float(message.get("seconds") or 0))))
         if a.outcome:
             later = [b for b in attempts if b.request_id == a.request_id and b.number > a.number]
             if later:
@@ -463,6 +494,7 @@ async def contact_view(session: AsyncSession, settings: Settings, contact_id: in
             evidence=_flatten(a.evidence or {}),
             label_attempt_id=a.id if lead_leg is not None and a.status == AttemptStatus.DONE else None,
             label=a.lead_label or "",
+            audio=audio,
         )
     for m in t.sms:
         facts = [("To", m.to_phone), ("Tries", str(m.tries))]

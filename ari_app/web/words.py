@@ -31,6 +31,7 @@ OUTCOME_SENTENCES: Mapping[Outcome, str] = {
     Outcome.SYSTEM_ERROR: "The call failed on our side; the technical details say why.",
     Outcome.DIAL_UNKNOWN: "The call was lost while dialling; it counts as an attempt and is not retried "
     "blindly.",
+    Outcome.SUPERSEDED: "The lead called us back while we were ringing the admin, so this call gave way.",
 }
 
 LEAD_TIMES_SHOWN = 2  # an area code spanning more zones than this shows the first ones and "…"

@@ -174,7 +174,7 @@ class Stack:
         return [d for d in dials if "-lead-" in str(d.get("channel_id", ""))]
 
 
-def stack_settings(db_url: str, sim_url: str, token: str, **sections: dict[str, Any]) -> Settings:
+def stack_settings(db_url: str, sim_url: str, token: str, **sections: Any) -> Settings:
     base: dict[str, Any] = {
         "ari": {"url": sim_url},
         "database": {"url": db_url},
@@ -185,7 +185,8 @@ def stack_settings(db_url: str, sim_url: str, token: str, **sections: dict[str, 
         "sms": {"inbound_secret": "e2e-inbound-secret-0123"},
     }
     for name, values in sections.items():
-        base[name] = {**base.get(name, {}), **values}
+        # A table is merged into the defaults; a list (``admins``) replaces them.
+        base[name] = values if isinstance(values, list) else {**base.get(name, {}), **values}
     return load_settings(None, environ={}, overrides=base)
 
 

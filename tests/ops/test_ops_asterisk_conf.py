@@ -285,3 +285,14 @@ def test_the_amd_context_reads_amds_nine_parameters_from_the_channel_variables_c
     [call] = re.findall(r"^ same => n,AMD\((.*)\)$", dialplan, flags=re.MULTILINE)
     # In AMD()'s own order, one variable per parameter, each the one the app sets on the lead's channel.
     assert call.split(",") == [f"${{{name}}}" for name in AmdParams().channel_variables()]
+
+
+def test_calls_to_the_business_number_enter_the_application_with_a_fallback_to_the_admin() -> None:
+    text = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    assert "callback-inbound" in sections("extensions.conf")
+    assert "Stasis(${CALLBACK_INBOUND_APP},inbound,${CALLERID(num)},${EXTEN})" in text
+    inbound = text.split("\n[callback-inbound]\n", 1)[1].split("\n[", 1)[0]
+    # Not connected (FAILED) or handed back (continue): the admin phone rings, as before callback.
+    assert inbound.index("Stasis(") < inbound.index("Dial(${INBOUND_FALLBACK},30)")
+    carrier = text.split("\n[from-carrier]\n", 1)[1].split("\n[", 1)[0]
+    assert "Goto(callback-inbound,${EXTEN},1)" in carrier

@@ -155,7 +155,7 @@ async def test_stopping_playlists_replays_recording_15(simulator: Any) -> None:
     }
     gap = {k: (finished[k] - _millis(p["stops"][-1]["at"])) / 1000 for k, p in played.items()}
     assert gap["a"] > 5.0 and gap["c"] > 5.0  # recorded 8.2 s and 6.7 s after the DELETE
-    # Recorded within 1 ms; "at once" here is well under the 5 s above (a loaded machine took 84 ms simulated).
+    # Recorded within 1 ms; "at once" is well under the 5 s above (a loaded machine took 84 ms simulated).
     assert max(gap["b"], gap["d"], gap["e"]) < 0.5
 
 

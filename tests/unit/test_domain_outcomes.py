@@ -30,7 +30,7 @@ def test_outcome_values_are_the_lowercase_names() -> None:
     assert {o.value for o in Outcome} == {
         "completed", "short_call", "lead_no_answer", "lead_busy", "lead_rejected", "lead_machine",
         "voicemail_left", "lead_invalid", "lead_unreachable", "admin_unavailable", "system_error",
-        "dial_unknown",
+        "dial_unknown", "superseded",
     }  # fmt: skip
     assert Outcome("lead_busy") is Outcome.LEAD_BUSY
 
@@ -248,7 +248,7 @@ def test_classify_admin(
 
 # Outcomes that use one of the lead's attempts: admin and system failures don't; dial_unknown doesn't until
 # it is resolved.
-NOT_THE_LEADS = {Outcome.ADMIN_UNAVAILABLE, Outcome.SYSTEM_ERROR, Outcome.DIAL_UNKNOWN}
+NOT_THE_LEADS = {Outcome.ADMIN_UNAVAILABLE, Outcome.SYSTEM_ERROR, Outcome.DIAL_UNKNOWN, Outcome.SUPERSEDED}
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))
