@@ -35,7 +35,7 @@ from .ops.metrics import Metrics
 from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.sms_sender import SmsSender
-from .scheduler.wakeups import WakeupListener, WakeupNotifier, listen_dsn
+from .scheduler.wakeups import WakeupListener, listen_dsn
 from .scheduler.webhooks import WebhookSender
 from .scheduler.worker import Worker
 from .services import Services
@@ -45,6 +45,7 @@ from .store.engine import engine_for, make_sessionmaker
 from .store.installation import installation_id
 from .store.leg_journal import StoreJournal
 from .store.migrate import upgrade
+from .store.queued import Queued, Topic
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Runtime:
         run_web: bool = True,
         sms_gateway: SmsGateway | None = None,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
-        poll_interval: float = 0.5,
+        safety_poll: float | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -97,13 +98,16 @@ class Runtime:
         self.run_web = run_web
         self._gateway_override = sms_gateway
         self.on_outcome = on_outcome
-        self.poll_interval = poll_interval  # seconds between claim rounds; wake-ups only shorten it
+        # Wall seconds between looks at the store when nothing woke a loop (default: scheduler.safety_poll).
+        self.safety_poll = settings.scheduler.safety_poll if safety_poll is None else safety_poll
         self.wakeups: WakeupListener | None = None
         self.metrics = Metrics()  # served on /metrics; fed by the worker, the web app and the database
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.worker: Worker | None = None
+        self.sms: SmsSender | None = None
+        self.hooks: WebhookSender | None = None
         self.events: EventConnection | None = None
         self.web_url: str | None = None
         self.services: Services | None = None
@@ -128,7 +132,9 @@ class Runtime:
         await upgrade(s.database.url)
         engine = engine_for(s.database)
         self._stack.push_async_callback(engine.dispose)
-        sessions = make_sessionmaker(engine)
+        # On PostgreSQL a commit that made an attempt due tells the other processes' workers (NOTIFY).
+        notify = (Topic.ATTEMPTS,) if listen_dsn(s.database.url) is not None else ()
+        sessions = make_sessionmaker(engine, on_commit=self._queued, notify=notify)
         lifecycle = Lifecycle(s, self.clock)
         http = await self._stack.enter_async_context(aiohttp.ClientSession())
         gateway = self._gateway_override or make_gateway(s.sms, http)
@@ -170,7 +176,7 @@ class Runtime:
                     s.ari.password.get_secret_value(),
                     s.ari.app,
                     on_event=router.dispatch,
-                    on_connect=runner.resync,
+                    on_connect=self._connected(runner),
                     log_file=s.ari.log_file,
                 )
             )
@@ -192,7 +198,7 @@ class Runtime:
                 server=s.ari.url,
                 on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
-                poll_interval=self.poll_interval,
+                safety_poll=self.safety_poll,
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
@@ -213,7 +219,7 @@ class Runtime:
             sessions=sessions,
             lifecycle=lifecycle,
             sms_gateway=gateway,
-            wake=self._wake_workers(engine, worker),
+            wake=worker.wake if worker is not None else _nothing,
             readiness=readiness,
             extra={"metrics": self.metrics},
         )
@@ -224,13 +230,16 @@ class Runtime:
             lifecycle=lifecycle,
             clock=self.clock,
             dlr_url=_dlr_url(s),
+            safety_poll=self.safety_poll,
         )
         hooks = WebhookSender(
             sessions=sessions,
             clock=self.clock,
             secret=s.webhooks.secret.get_secret_value().encode(),
             http=http,
+            safety_poll=self.safety_poll,
         )
+        self.sms, self.hooks = sms, hooks
         if self.run_web:
             from .web.app import create_web_app
 
@@ -244,24 +253,30 @@ class Runtime:
             self._spawn(worker.run(), "worker")
             dsn = listen_dsn(s.database.url)
             if dsn is not None:  # PostgreSQL: other processes' intake wakes this worker
-                self.wakeups = WakeupListener(dsn, worker.wake)
+                self.wakeups = WakeupListener(dsn, worker.wake, worker.due)
                 self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
         self._spawn(hooks.run(self._stop), "webhooks")
 
-    def _wake_workers(self, engine: AsyncEngine, worker: Worker | None) -> Callable[[], None]:
-        """What ``Services.wake`` does: wake our own worker; on PostgreSQL also NOTIFY every other one."""
-        local = worker.wake if worker is not None else (lambda: None)
-        if listen_dsn(self.settings.database.url) is None:
-            return local
-        notifier = WakeupNotifier(engine)
-        self._stack.push_async_callback(notifier.close)
+    def _queued(self, queued: Queued) -> None:
+        """A commit of this process queued something: wake (or time) the loop that handles it."""
+        for topic, due in queued.items():
+            if topic is Topic.ATTEMPTS and self.worker is not None:
+                self.worker.due(due)
+            elif topic is Topic.SMS and self.sms is not None:
+                self.sms.due(due)
+            elif topic is Topic.WEBHOOKS and self.hooks is not None:
+                self.hooks.due(due)
 
-        def wake() -> None:
-            local()
-            notifier.notify()
+    def _connected(self, runner: CallRunner) -> Callable[[], Coroutine[Any, Any, None]]:
+        """After every (re)connect to ARI: re-read live calls, and claim what waited for the connection."""
 
-        return wake
+        async def connected() -> None:
+            if self.worker is not None:
+                self.worker.wake()
+            await runner.resync()
+
+        return connected
 
     def _outcome(self, attempt_id: int, result: AttemptResult) -> None:
         self.metrics.attempt_finished(attempt_id, result)
@@ -299,6 +314,10 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
+
+
+def _nothing() -> None:
+    return None
 
 
 def _dlr_url(s: Settings) -> str | None:

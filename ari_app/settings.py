@@ -182,6 +182,13 @@ class SoundsSettings(_Section):
     url_secret: SecretStr = SecretStr("")
 
 
+class SchedulerSettings(_Section):
+    # Wall seconds between two looks at the store by the worker, the SMS sender and the webhook sender when
+    # nothing woke them: wake-ups and the timer to the next due row do the work, this only catches what
+    # nobody announced (a lost NOTIFY, a row written by another program). Idle cost: bench/idle.py.
+    safety_poll: float = Field(default=10.0, ge=5.0)
+
+
 class LimitsSettings(_Section):
     per_number_per_day: int = 3
     per_ip_per_minute: int = 10
@@ -205,6 +212,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     sounds: SoundsSettings = Field(default_factory=SoundsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("admins")
     @classmethod

@@ -3,15 +3,18 @@
 A message is marked "sending" (tries + 1) and committed before the gateway is called. Gateways we support
 have no idempotent send, so a crash between the send and "sent" leaves a "sending" row that is never sent
 again: it is marked failed ("interrupted") rather than risk a duplicate text.
+
+It looks at the outbox when woken (a commit queued a message), when the next queued message is due (one
+timer), or after the slow safety-net poll (``scheduler/wakeups.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
@@ -21,6 +24,7 @@ from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from ..store.models import Contact, Dnc, SmsOutbox
+from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ class SmsSender:
         clock: Clock,
         dlr_url: str | None = None,
         batch: int = 20,
+        safety_poll: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -46,6 +51,7 @@ class SmsSender:
         self.clock = clock
         self.dlr_url = dlr_url
         self.batch = batch
+        self.timer = DueTimer(clock, safety_poll)
 
     async def fail_interrupted(self) -> int:
         """At start: messages left "sending" by a crash may have gone out; never send them again."""
@@ -63,24 +69,36 @@ class SmsSender:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
+    def due(self, at: datetime) -> None:
+        """A message is queued for ``at``: look then (at once if it is due already)."""
+        self.timer.due(at)
+
+    async def run(self, stop: asyncio.Event) -> None:
         await retry_while_unavailable(self.fail_interrupted, what="SMS outbox at start", within=60.0)
         while not stop.is_set():
+            self.timer.start_round()
             try:
-                sent = await self.deliver_due()
+                if await self.deliver_due() == self.batch:
+                    self.timer.wake()  # a full batch: there may be more
+                else:
+                    await self._time_next()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # A database restart must not stop the outbox: what is queued stays queued.
                 log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
-                sent = 0
-            if sent == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), poll)
-                except TimeoutError:
-                    pass
+            await self.timer.wait(stop)
+
+    async def _time_next(self) -> None:
+        async with self.sessions() as session:
+            at = await session.scalar(
+                select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED)
+            )
+        if at is not None:
+            self.timer.due(at)
 
     async def deliver_due(self) -> int:
+        """Send what is due; the number of messages looked at (up to ``batch``)."""
         now = self.clock.now()
         async with self.sessions() as session:
             ids = list(
@@ -91,11 +109,9 @@ class SmsSender:
                     .limit(self.batch)
                 )
             )
-        count = 0
         for sms_id in ids:
-            if await self.deliver_one(sms_id):
-                count += 1
-        return count
+            await self.deliver_one(sms_id)
+        return len(ids)
 
     async def deliver_one(self, sms_id: int) -> bool:
         now = self.clock.now()

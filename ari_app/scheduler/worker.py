@@ -1,6 +1,9 @@
 """The worker loop: claim due attempts, run each as a call, apply its outcome; keep leases alive.
 
-Polling the store is the guarantee; ``wake()`` only shortens the wait when something new was queued.
+A claim round runs when something is due: a wake-up (an attempt queued, in this process or, by NOTIFY, in
+another; a call of ours ended while due work waited for room), the timer to the next due attempt or to the
+next lease that may run out, or the slow safety-net poll (``scheduler.safety_poll``) for what nobody
+announced (``scheduler/wakeups.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +25,12 @@ from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
-from ..store.claims import claim_due_attempts, release, renew_lease
+from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from .admission import start_attempt, trunk_load
 from .pacing import Pacer
 from .recovery import Recovery
+from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,11 @@ CLAIM_BATCH = 10
 # Least wall time between two claim rounds. Every NOTIFY wakes every worker, and all but one find nothing:
 # under heavy intake the rounds, not the calls, were the workers' main database load (bench/scale_out.py).
 MIN_ROUND_GAP = 0.05
+# Paced trunk: claimed attempts waiting for their start slot, in seconds of the trunk's pace (more would only
+# wait on this worker while others have room).
+PACED_CLAIM_WINDOW = 0.5
+# Least wall time between two looks for calls whose owner died (leases run for minutes).
+TAKEOVER_EVERY = 0.5
 
 
 def lease_seconds(calls: CallsSettings, clock: Clock) -> float:
@@ -57,7 +67,7 @@ class Worker:
         recovery: Recovery,
         worker_id: str,
         server: str,
-        poll_interval: float = 0.5,
+        safety_poll: float = 10.0,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,
@@ -70,7 +80,6 @@ class Worker:
         self.recovery = recovery
         self.worker_id = worker_id
         self.server = server
-        self.poll_interval = poll_interval
         self.on_outcome = on_outcome
         self.can_dial = can_dial
         self.pacer = pacer  # new calls per second, trunk-wide (``make_pacer``)
@@ -81,16 +90,26 @@ class Worker:
         self._busy: frozenset[str] = frozenset()  # admins on a call, as of this round's read (every worker's)
         self._next_takeover = 0.0  # monotonic: when to look for calls whose owner died again
         self._last_round = float("-inf")
-        self._wake = asyncio.Event()
+        self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
+        self.timer = DueTimer(clock, safety_poll)
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
     def wake(self) -> None:
-        self._wake.set()
+        self.timer.wake()
+
+    def due(self, at: datetime) -> None:
+        """An attempt is due at ``at``: a round then (at once if it is due already)."""
+        self.timer.due(at)
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self.timer.wake()
+
+    def _room_made(self) -> None:
+        if self._limited:
+            self._limited = False
+            self.timer.wake()
 
     @property
     def active(self) -> int:
@@ -112,8 +131,8 @@ class Worker:
                     if self._stopping.is_set():
                         break
                 self._last_round = time.monotonic()
-                # Cleared before the round: a wake-up that arrives during it leads to another round at once.
-                self._wake.clear()
+                # Before the round: a wake-up that arrives during it leads to another round at once.
+                self.timer.start_round()
                 try:
                     await self._claim_and_start()
                 except Exception as exc:
@@ -121,8 +140,7 @@ class Worker:
                         raise
                     # The database restarting must not stop the worker: live calls go on, claims resume.
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await self.timer.wait(self._stopping)
         finally:
             # SIGTERM: stop claiming, let live calls finish up to a bound, then cancel what is left.
             if self._tasks:
@@ -134,12 +152,14 @@ class Worker:
     async def _claim_and_start(self) -> None:
         calls = self.settings.calls
         if not self.can_dial():
-            return  # no ARI connection: claiming now would only turn due calls into system errors
+            # No ARI connection: claiming now would only turn due calls into system errors. The connection
+            # wakes the worker when it is back (``Runtime``).
+            return
         # Attempts whose owner died first: they hold an admin and trunk room until reconciled. Leases run for
-        # minutes, so this is looked at on the poll's pace, not at every wake-up (which means new work).
+        # minutes, so this is looked at on its own pace, not at every wake-up (which means new work).
         ids: list[int] = []
         if time.monotonic() >= self._next_takeover:
-            self._next_takeover = time.monotonic() + self.poll_interval
+            self._next_takeover = time.monotonic() + TAKEOVER_EVERY
             ids = await claim_due_attempts(
                 self.sessions,
                 now=self.clock.now(),
@@ -158,19 +178,30 @@ class Worker:
             self.pool.free(load.busy) - self._starting,
         )
         if calls.calls_per_second > 0:
-            # Paced: no more claimed attempts waiting for their start slot than one poll's worth.
-            capacity = min(capacity, math.ceil(calls.calls_per_second * self.poll_interval) - self._starting)
-        if capacity > 0:
-            ids += await claim_due_attempts(
+            # Paced: no more claimed attempts waiting for their start slot than one window's worth.
+            capacity = min(capacity, math.ceil(calls.calls_per_second * PACED_CLAIM_WINDOW) - self._starting)
+        limit = min(capacity, CLAIM_BATCH)
+        new: list[int] = []
+        if limit > 0:
+            new = await claim_due_attempts(
                 self.sessions,
                 now=self.clock.now(),
                 worker=self.worker_id,
                 lease_seconds=lease_seconds(self.settings.calls, self.clock),
                 # A small batch per round: claimed work waits on this worker alone, so a greedy claim
                 # starves the other workers (measured in bench/scale_out.py).
-                limit=min(capacity, CLAIM_BATCH),
+                limit=limit,
             )
-        for attempt_id in ids:
+        if limit > 0 and len(new) < limit:
+            # All that is due now is claimed: sleep until the next attempt is due or a lease may run out.
+            at = await next_due(self.sessions)
+            if at is not None:
+                self.timer.due(at)
+        elif limit == CLAIM_BATCH:
+            self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
+        else:
+            self._limited = True  # no room now (admins, trunk, pace): a call of ours ending makes some
+        for attempt_id in ids + new:
             if attempt_id in self._handling:
                 continue  # our own live call whose lease looked stale: never run it twice
             self._starting += 1
@@ -218,6 +249,7 @@ class Worker:
             finally:
                 self._starting -= 1
                 starting = False
+                self._room_made()
             plan = admission.plan
             if plan is None:
                 return
@@ -246,6 +278,7 @@ class Worker:
             if admin is not None:
                 self.pool.release(admin)
             self._handling.discard(attempt_id)
+            self._room_made()
 
     async def _give_back(self, attempt_id: int) -> None:
         async def give_back() -> None:

@@ -1,0 +1,95 @@
+"""The SMS and webhook senders are woken by what queues their rows, and wait for a row due later with a timer:
+with the safety-net poll at a minute, a text and a retried webhook still arrive within seconds (SQLite and
+PostgreSQL). The whole stack: the ARI simulator as the PBX, our Runtime on a virtual clock (x100)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+_E2E = str(Path(__file__).resolve().parents[1] / "e2e")
+if _E2E not in sys.path:
+    sys.path.insert(0, _E2E)
+
+from e2ekit import Stack, free_port, open_runtime, open_simulator  # noqa: E402
+
+SAFETY_POLL_S = 60.0  # without a wake-up or a timer nothing would be sent before this (wall seconds)
+WITHIN_S = 20.0  # generous for a loaded machine, and still far below the safety-net poll
+LEAD = "+12025550142"
+
+
+async def eventually(what: str, done: Callable[[], bool]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WITHIN_S
+    while not done():
+        assert loop.time() < deadline, f"{what}: not within {WITHIN_S} s"
+        await asyncio.sleep(0.05)
+
+
+class Hook:
+    """A webhook receiver that refuses its first delivery (HTTP 503), so the sender must retry later."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        status = 503 if not self.answers else 200
+        self.answers.append(status)
+        return web.Response(status=status)
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[tuple[Hook, str]]:
+    receiver = Hook()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield receiver, f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def stack(db_url: str, tmp_path: Path, hook: tuple[Hook, str]) -> AsyncIterator[Stack]:
+    overrides: dict[str, dict[str, Any]] = {
+        "scheduler": {"safety_poll": SAFETY_POLL_S},
+        "webhooks": {"urls": [hook[1]], "secret": "senders-wake-secret"},
+        # Two virtual hours (over a minute of wall time): the missed request stays open, nothing else runs.
+        "calls": {"retry_delay": 7200.0},
+    }
+    async with (
+        open_simulator() as sim,
+        open_runtime(sim, tmp_path / "unused.db", overrides, db_url=db_url) as opened,
+    ):
+        yield opened
+
+
+async def test_the_text_after_a_missed_call_is_sent_without_waiting_for_the_poll(stack: Stack) -> None:
+    assert stack.sms is not None
+    await stack.scenario([{"match": LEAD, "behaviour": "busy"}])
+    request_id = await stack.submit(LEAD, "Ada", "Lovelace")
+    assert await stack.wait_outcomes(request_id, 1, within=WITHIN_S) == ["lead_busy"]
+    sms = stack.sms
+    await eventually("the missed-call text", lambda: any(m.to == LEAD for m in sms.sent))
+
+
+async def test_a_refused_webhook_is_retried_when_its_retry_is_due(
+    stack: Stack, hook: tuple[Hook, str]
+) -> None:
+    receiver, _url = hook
+    await stack.scenario([{"match": LEAD, "behaviour": "busy"}])
+    await stack.submit(LEAD, "Ada", "Lovelace")
+    # The intake's tag change is queued for the webhook at once; refused, it is due again 10 virtual seconds
+    # later (0.1 s of wall time), which only the timer to the next due row notices before the poll.
+    await eventually("a delivery refused, then one accepted", lambda: receiver.answers[:2] == [503, 200])
