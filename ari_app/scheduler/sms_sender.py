@@ -75,19 +75,20 @@ class SmsSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         await retry_while_unavailable(self.fail_interrupted, what="SMS outbox at start", within=60.0)
+        woken = False
         while not stop.is_set():
             self.timer.start_round()
             try:
                 if await self.deliver_due() == self.batch:
                     self.timer.wake()  # a full batch: there may be more
-                else:
+                elif not woken:  # after a wake-up the next due time is known already
                     await self._time_next()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # A database restart must not stop the outbox: what is queued stays queued.
                 log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
-            await self.timer.wait(stop)
+            woken = await self.timer.wait(stop)
 
     async def _time_next(self) -> None:
         async with self.sessions() as session:
@@ -167,12 +168,9 @@ class SmsSender:
                 )
                 return False
             delay = min(_BACKOFF_FIRST * 2 ** (tries - 1), _BACKOFF_MAX)
-            await self._finish(
-                sms_id,
-                status=SmsStatus.QUEUED,
-                error=exc.reason,
-                next_try_at=self.clock.now() + timedelta(seconds=delay),
-            )
+            retry_at = self.clock.now() + timedelta(seconds=delay)
+            await self._finish(sms_id, status=SmsStatus.QUEUED, error=exc.reason, next_try_at=retry_at)
+            self.timer.due(retry_at)
             return False
         # Handed to the gateway: "sent"; the delivery report moves it on to delivered or failed.
         await self._finish(sms_id, status=SmsStatus.SENT, provider_id=result.provider_message_id)

@@ -106,8 +106,9 @@ class DueTimer:
     """What a loop waits for between two looks at the store: ``wake()`` (look now), the earliest time given
     to ``due()`` (business time, on ``clock``), or ``safety_poll`` wall seconds, whichever comes first.
 
-    ``start_round()`` before each look: what the look finds (and what arrives meanwhile) replaces what was
-    known, so a row that was sent or claimed in between does not leave a stale timer behind."""
+    ``start_round()`` before each look. ``wait()`` says whether it ended on ``wake()``: then the look was
+    for rows due now, and the loop need not read the next due time again (a known future one is kept);
+    after the timer or the safety net it reads it, so a stale timer corrects itself."""
 
     def __init__(self, clock: Clock, safety_poll: float) -> None:
         self.clock = clock
@@ -121,25 +122,32 @@ class DueTimer:
         self._changed.set()
 
     def due(self, at: datetime) -> None:
-        if self._next is None or at < self._next:
+        if at <= self.clock.now():
+            self.wake()
+        elif self._next is None or at < self._next:
             self._next = at
             self._changed.set()
 
     def start_round(self) -> None:
         self._woken = False
-        self._next = None
+        if self._next is not None and self._next <= self.clock.now():
+            self._next = None  # reached: this round looks at it
 
-    async def wait(self, stop: asyncio.Event) -> None:
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """True when woken by ``wake()``; False after the timer, the safety net or ``stop``."""
         deadline = time.monotonic() + self.safety_poll
-        while not self._woken and not stop.is_set():
+        while not stop.is_set():
+            if self._woken:
+                return True
             left = deadline - time.monotonic()
             if self._next is not None:
                 # A millisecond late rather than early: early, the look finds the row not yet due.
                 left = min(left, (self._next - self.clock.now()).total_seconds() / self.clock.speed + 0.001)
             if left <= 0:
-                return
+                return False
             self._changed.clear()
             await _wait(stop, left, also=self._changed)
+        return False
 
 
 async def _wait(stop: asyncio.Event, seconds: float, *, also: asyncio.Event | None = None) -> None:

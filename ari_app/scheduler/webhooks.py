@@ -60,19 +60,20 @@ class WebhookSender:
         self.timer.due(at)
 
     async def run(self, stop: asyncio.Event) -> None:
+        woken = False
         while not stop.is_set():
             self.timer.start_round()
             try:
                 if await self.deliver_due() == _BATCH:
                     self.timer.wake()  # a full batch: there may be more
-                else:
+                elif not woken:  # after a wake-up the next due time is known already
                     await self._time_next()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # A database restart must not stop the webhooks; an unrecorded delivery is sent again.
                 log.warning("webhook round failed: database unavailable (%s)", describe(exc))
-            await self.timer.wait(stop)
+            woken = await self.timer.wait(stop)
 
     async def _time_next(self) -> None:
         async with self.sessions() as session:

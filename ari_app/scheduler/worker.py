@@ -92,6 +92,7 @@ class Worker:
         self._last_round = float("-inf")
         self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
         self.timer = DueTimer(clock, safety_poll)
+        self._woken = False  # this round was woken for work due now (the next due time is known already)
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
@@ -140,7 +141,7 @@ class Worker:
                         raise
                     # The database restarting must not stop the worker: live calls go on, claims resume.
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
-                await self.timer.wait(self._stopping)
+                self._woken = await self.timer.wait(self._stopping)
         finally:
             # SIGTERM: stop claiming, let live calls finish up to a bound, then cancel what is left.
             if self._tasks:
@@ -194,9 +195,12 @@ class Worker:
             )
         if limit > 0 and len(new) < limit:
             # All that is due now is claimed: sleep until the next attempt is due or a lease may run out.
-            at = await next_due(self.sessions)
-            if at is not None:
-                self.timer.due(at)
+            # Read after the timer, the safety net or at start; a wake-up (most rounds, and every worker's
+            # for each NOTIFY) keeps the time it knows, so a round that finds nothing costs no more reads.
+            if not self._woken:
+                at = await next_due(self.sessions)
+                if at is not None:
+                    self.timer.due(at)
         elif limit == CLAIM_BATCH:
             self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
         else:
