@@ -14,7 +14,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
@@ -31,6 +31,26 @@ log = logging.getLogger(__name__)
 _MAX_TRIES = 8
 _BACKOFF_FIRST = 30.0
 _BACKOFF_MAX = 3600.0
+
+
+_TO_SEND = (
+    select(
+        SmsOutbox.status,
+        SmsOutbox.kind,
+        SmsOutbox.to_phone,
+        SmsOutbox.body,
+        SmsOutbox.idempotency_key,
+        SmsOutbox.tries,
+        Contact.sms_opted_out,
+        exists().where(Dnc.phone == SmsOutbox.to_phone).label("listed"),
+    )
+    .join(Contact, Contact.id == SmsOutbox.contact_id)
+    .where(SmsOutbox.id == bindparam("sms_id"))
+)
+
+
+def _still_queued(sms_id: int) -> Update:
+    return update(SmsOutbox).where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.QUEUED)
 
 
 class SmsSender:
@@ -118,39 +138,41 @@ class SmsSender:
         now = self.clock.now()
         lc = self.lifecycle.context
         async with self.sessions.begin() as session:
-            msg = await session.get(SmsOutbox, sms_id)
-            if msg is None or msg.status != SmsStatus.QUEUED:
+            # One read: the message, its contact's opt-out and the do-not-call list (no ORM objects).
+            row = (await session.execute(_TO_SEND, {"sms_id": sms_id})).one_or_none()
+            if row is None or row.status != SmsStatus.QUEUED:
                 return False
-            contact = await session.get(Contact, msg.contact_id)
-            assert contact is not None
-            opted_out = contact.sms_opted_out and msg.kind not in ANSWERS_TO_THE_CONTACT
+            opted_out = row.sms_opted_out and row.kind not in ANSWERS_TO_THE_CONTACT
             # The do-not-call list blocks every text but the confirmation of the STOP that put it there.
-            listed = msg.kind != "opt_out_confirmation" and await session.get(Dnc, msg.to_phone) is not None
+            listed = row.kind != "opt_out_confirmation" and row.listed
             if opted_out or listed:
                 why = "the contact opted out of SMS" if opted_out else "do-not-call list"
-                msg.status, msg.error, msg.updated_at = SmsStatus.CANCELLED, why, now
+                await session.execute(
+                    _still_queued(sms_id).values(status=SmsStatus.CANCELLED, error=why, updated_at=now)
+                )
                 return False
-            if msg.kind not in ANSWERS_TO_THE_CONTACT:
-                allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone)
+            if row.kind not in ANSWERS_TO_THE_CONTACT:
+                allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=row.to_phone)
                 if not allowed:
                     try:
-                        msg.next_try_at = next_allowed_slot(
-                            now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone
+                        later = next_allowed_slot(
+                            now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=row.to_phone
                         ).at
                     except NoSlotError:
-                        msg.next_try_at = now + timedelta(hours=1)
-                    msg.updated_at = now
+                        later = now + timedelta(hours=1)
+                    await session.execute(_still_queued(sms_id).values(next_try_at=later, updated_at=now))
+                    self.timer.due(later)
                     return False
             # Compare-and-set: only one sender moves a queued message to sending.
             claimed = await session.execute(
-                update(SmsOutbox)
-                .where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.QUEUED)
-                .values(status=SmsStatus.SENDING, tries=SmsOutbox.tries + 1, updated_at=now),
+                _still_queued(sms_id).values(
+                    status=SmsStatus.SENDING, tries=SmsOutbox.tries + 1, updated_at=now
+                ),
                 execution_options={"synchronize_session": False},
             )
             if getattr(claimed, "rowcount", 0) != 1:
                 return False
-            to, body, key, tries = msg.to_phone, msg.body, msg.idempotency_key, msg.tries + 1
+            to, body, key, tries = row.to_phone, row.body, row.idempotency_key, row.tries + 1
         try:
             result = await self.gateway.send(to, body, idempotency_key=key, dlr_url=self.dlr_url)
         except SmsPermanentError as exc:
