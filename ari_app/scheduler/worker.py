@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +27,7 @@ from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
-from .admission import start_attempt, trunk_load
+from .admission import TrunkLoad, start_attempt, trunk_load
 from .pacing import Pacer
 from .recovery import Recovery
 from .wakeups import DueTimer
@@ -46,6 +46,10 @@ MIN_ROUND_GAP = 0.05
 PACED_CLAIM_WINDOW = 0.5
 # Least wall time between two looks for calls whose owner died (leases run for minutes).
 TAKEOVER_EVERY = 0.5
+# Wall seconds a read of the trunk's load (every worker's running calls and their admins) serves later rounds:
+# each NOTIFY wakes every worker, and all but one find nothing to claim. Our own calls are counted live; the
+# database has the last word at start (``admission``), so a view this old only risks claiming in vain.
+LOAD_FRESH = 0.25
 
 
 def lease_seconds(calls: CallsSettings, clock: Clock) -> float:
@@ -88,7 +92,12 @@ class Worker:
         self._handling: set[int] = set()
         self._starting = 0  # claimed by us, admin not chosen yet
         self._busy: frozenset[str] = frozenset()  # admins on a call, as of this round's read (every worker's)
+        self._load: TrunkLoad | None = None
+        self._load_read = float("-inf")  # monotonic
         self._next_takeover = 0.0  # monotonic: when to look for calls whose owner died again
+        # Business time before which no lease can run out (the earliest one read, and any taken since lasts
+        # a whole lease): no look for dead workers' calls until then. None: not known, look.
+        self._takeover_after: datetime | None = None
         self._last_round = float("-inf")
         self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
         self.timer = DueTimer(clock, safety_poll)
@@ -159,7 +168,8 @@ class Worker:
         # Attempts whose owner died first: they hold an admin and trunk room until reconciled. Leases run for
         # minutes, so this is looked at on its own pace, not at every wake-up (which means new work).
         ids: list[int] = []
-        if time.monotonic() >= self._next_takeover:
+        may_have_expired = self._takeover_after is None or self.clock.now() >= self._takeover_after
+        if may_have_expired and time.monotonic() >= self._next_takeover:
             self._next_takeover = time.monotonic() + TAKEOVER_EVERY
             ids = await claim_due_attempts(
                 self.sessions,
@@ -171,7 +181,9 @@ class Worker:
             )
         # New calls: as many as this worker, the trunk (all workers) and the free admins allow. The
         # database has the last word at start (``admission``); this only avoids claiming in vain.
-        load = await trunk_load(self.sessions)
+        if self._load is None or time.monotonic() - self._load_read > LOAD_FRESH:
+            self._load, self._load_read = await trunk_load(self.sessions), time.monotonic()
+        load = self._load
         self._busy = load.busy
         capacity = min(
             calls.max_concurrent - len(self._tasks),
@@ -198,9 +210,13 @@ class Worker:
             # Read after the timer, the safety net or at start; a wake-up (most rounds, and every worker's
             # for each NOTIFY) keeps the time it knows, so a round that finds nothing costs no more reads.
             if not self._woken:
-                at = await next_due(self.sessions)
-                if at is not None:
-                    self.timer.due(at)
+                read_at = self.clock.now()
+                attempt_at, lease_end = await next_due(self.sessions)
+                whole_lease = read_at + timedelta(seconds=lease_seconds(self.settings.calls, self.clock))
+                self._takeover_after = whole_lease if lease_end is None else min(lease_end, whole_lease)
+                for at in (attempt_at, lease_end):
+                    if at is not None:
+                        self.timer.due(at)
         elif limit == CLAIM_BATCH:
             self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
         else:

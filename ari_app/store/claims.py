@@ -90,15 +90,18 @@ async def claim_due_attempts(
         return won
 
 
-async def next_due(session_maker: async_sessionmaker[AsyncSession]) -> datetime | None:
-    """When a claim round may next find something: the earliest scheduled attempt, or the earliest lease
-    that may run out (a worker that died leaves its calls to be taken over then). None: nothing waits."""
+async def next_due(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> tuple[datetime | None, datetime | None]:
+    """When a claim round may next find something: the earliest scheduled attempt, and the earliest lease
+    that may run out (a worker that died leaves its calls to be taken over then); None where nothing waits."""
     due = select(func.min(Attempt.due_at)).where(Attempt.status == AttemptStatus.SCHEDULED)
     lease = select(func.min(Attempt.lease_until)).where(Attempt.status.in_(LEASED_ATTEMPT_STATUSES))
     async with session_maker() as session:
-        row = (await session.execute(select(due.scalar_subquery(), lease.scalar_subquery()))).one()
-    times = [t for t in row if t is not None]
-    return min(times) if times else None
+        attempt, lease_end = (
+            await session.execute(select(due.scalar_subquery(), lease.scalar_subquery()))
+        ).one()
+    return attempt, lease_end
 
 
 async def renew_lease(
