@@ -35,7 +35,7 @@ from .ops.metrics import Metrics
 from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.sms_sender import SmsSender
-from .scheduler.wakeups import WakeupListener, listen_dsn
+from .scheduler.wakeups import SafetyNet, WakeupListener, listen_dsn
 from .scheduler.webhooks import WebhookSender
 from .scheduler.worker import Worker
 from .services import Services
@@ -132,9 +132,8 @@ class Runtime:
         await upgrade(s.database.url)
         engine = engine_for(s.database)
         self._stack.push_async_callback(engine.dispose)
-        # On PostgreSQL a commit that made an attempt due tells the other processes' workers (NOTIFY).
-        notify = (Topic.ATTEMPTS,) if listen_dsn(s.database.url) is not None else ()
-        sessions = make_sessionmaker(engine, on_commit=self._queued, notify=notify)
+        # On PostgreSQL a commit that made an attempt due also tells the other processes' workers (NOTIFY).
+        sessions = make_sessionmaker(engine, on_commit=self._queued)
         lifecycle = Lifecycle(s, self.clock)
         http = await self._stack.enter_async_context(aiohttp.ClientSession())
         gateway = self._gateway_override or make_gateway(s.sms, http)
@@ -198,7 +197,7 @@ class Runtime:
                 server=s.ari.url,
                 on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
-                safety_poll=self.safety_poll,
+                safety_poll=None,  # the SafetyNet below looks for every loop
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
@@ -230,14 +229,14 @@ class Runtime:
             lifecycle=lifecycle,
             clock=self.clock,
             dlr_url=_dlr_url(s),
-            safety_poll=self.safety_poll,
+            safety_poll=None,
         )
         hooks = WebhookSender(
             sessions=sessions,
             clock=self.clock,
             secret=s.webhooks.secret.get_secret_value().encode(),
             http=http,
-            safety_poll=self.safety_poll,
+            safety_poll=None,
         )
         self.sms, self.hooks = sms, hooks
         if self.run_web:
@@ -256,6 +255,8 @@ class Runtime:
                 self.wakeups = WakeupListener(dsn, worker.wake, worker.due)
                 self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
+        # One read every safety_poll seconds for all three loops: what no wake-up announced.
+        self._spawn(SafetyNet(sessions, self.safety_poll, self._queued).run(self._stop), "safety-net")
         self._spawn(hooks.run(self._stop), "webhooks")
 
     def _queued(self, queued: Queued) -> None:

@@ -63,7 +63,7 @@ class SmsSender:
         clock: Clock,
         dlr_url: str | None = None,
         batch: int = 20,
-        safety_poll: float = 10.0,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway

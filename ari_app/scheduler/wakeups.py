@@ -22,9 +22,11 @@ from datetime import datetime
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
-from ..store.queued import Topic, channel
+from ..store.errors import describe, is_transient
+from ..store.queued import Queued, Topic, channel, earliest_due
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +106,14 @@ def _parse_due(payload: str) -> datetime | None:
 
 class DueTimer:
     """What a loop waits for between two looks at the store: ``wake()`` (look now), the earliest time given
-    to ``due()`` (business time, on ``clock``), or ``safety_poll`` wall seconds, whichever comes first.
+    to ``due()`` (business time, on ``clock``), or ``safety_poll`` wall seconds, whichever comes first
+    (None: no poll of its own; a ``SafetyNet`` calls ``due()`` for it).
 
     ``start_round()`` before each look. ``wait()`` says whether it ended on ``wake()``: then the look was
     for rows due now, and the loop need not read the next due time again (a known future one is kept);
     after the timer or the safety net it reads it, so a stale timer corrects itself."""
 
-    def __init__(self, clock: Clock, safety_poll: float) -> None:
+    def __init__(self, clock: Clock, safety_poll: float | None) -> None:
         self.clock = clock
         self.safety_poll = safety_poll
         self._changed = asyncio.Event()
@@ -135,23 +138,53 @@ class DueTimer:
 
     async def wait(self, stop: asyncio.Event) -> bool:
         """True when woken by ``wake()``; False after the timer, the safety net or ``stop``."""
-        deadline = time.monotonic() + self.safety_poll
+        deadline = None if self.safety_poll is None else time.monotonic() + self.safety_poll
         while not stop.is_set():
             if self._woken:
                 return True
-            left = deadline - time.monotonic()
+            left = None if deadline is None else deadline - time.monotonic()
             if self._next is not None:
                 # A millisecond late rather than early: early, the look finds the row not yet due.
-                left = min(left, (self._next - self.clock.now()).total_seconds() / self.clock.speed + 0.001)
-            if left <= 0:
+                until_next = (self._next - self.clock.now()).total_seconds() / self.clock.speed + 0.001
+                left = until_next if left is None else min(left, until_next)
+            if left is not None and left <= 0:
                 return False
             self._changed.clear()
             await _wait(stop, left, also=self._changed)
         return False
 
 
-async def _wait(stop: asyncio.Event, seconds: float, *, also: asyncio.Event | None = None) -> None:
-    """Sleep up to ``seconds``; return early when ``stop`` (or ``also``) is set."""
+class SafetyNet:
+    """One look at the store every ``every`` wall seconds for all of a process's loops: the earliest due
+    attempt (or lease that may run out), SMS and webhook delivery, each handed to ``on_due`` (the loops'
+    ``due()``). It catches what no wake-up announced (a lost NOTIFY, a row written by another program) with
+    one read, where a poll per loop cost seven statements (bench/idle.py)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], every: float, on_due: Callable[[Queued], None]
+    ) -> None:
+        self.sessions = sessions
+        self.every = every
+        self.on_due = on_due
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await _wait(stop, self.every)
+            if stop.is_set():
+                return
+            try:
+                due = await earliest_due(self.sessions)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("safety-net look at the store failed: database unavailable (%s)", describe(exc))
+                continue
+            if due:
+                self.on_due(due)
+
+
+async def _wait(stop: asyncio.Event, seconds: float | None, *, also: asyncio.Event | None = None) -> None:
+    """Sleep up to ``seconds`` (None: no limit); return early when ``stop`` (or ``also``) is set."""
     waits = [asyncio.ensure_future(stop.wait())]
     if also is not None:
         waits.append(asyncio.ensure_future(also.wait()))

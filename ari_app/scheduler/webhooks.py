@@ -46,7 +46,7 @@ class WebhookSender:
         secret: bytes,
         http: aiohttp.ClientSession,
         timeout: float = 10.0,
-        safety_poll: float = 10.0,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
     ) -> None:
         self.sessions = sessions
         self.clock = clock

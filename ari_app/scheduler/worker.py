@@ -71,7 +71,7 @@ class Worker:
         recovery: Recovery,
         worker_id: str,
         server: str,
-        safety_poll: float = 10.0,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,

@@ -86,10 +86,13 @@ def _swap_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) ->
 
 
 def make_sessionmaker(
-    engine: AsyncEngine, *, on_commit: OnCommit | None = None, notify: Collection[Topic] = ()
+    engine: AsyncEngine, *, on_commit: OnCommit | None = None, notify: Collection[Topic] | None = None
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions that report what a committed transaction queued to ``on_commit`` and NOTIFY ``notify``'s
-    topics on PostgreSQL (``store/queued.py``)."""
+    topics (``store/queued.py``). By default, on PostgreSQL, attempts made due are announced to every
+    worker, whichever program commits them (a web process, a command, a test)."""
+    if notify is None:
+        notify = (Topic.ATTEMPTS,) if engine.dialect.name == "postgresql" else ()
     return async_sessionmaker(
         engine,
         expire_on_commit=False,

@@ -15,11 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction
 
-from ..domain.statuses import AttemptStatus, SmsStatus, WebhookStatus
+from ..domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus, SmsStatus, WebhookStatus
 from .models import Attempt, SmsOutbox, WebhookDelivery
 
 
@@ -56,6 +56,34 @@ def mark(session: Session | AsyncSession, topic: Topic, due: datetime) -> None:
     queued: Queued = session.info.setdefault(_QUEUED, {})
     if topic not in queued or due < queued[topic]:
         queued[topic] = due
+
+
+_EARLIEST = select(
+    select(func.min(Attempt.due_at)).where(Attempt.status == AttemptStatus.SCHEDULED).scalar_subquery(),
+    select(func.min(Attempt.lease_until))
+    .where(Attempt.status.in_(LEASED_ATTEMPT_STATUSES))
+    .scalar_subquery(),
+    select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED).scalar_subquery(),
+    select(func.min(WebhookDelivery.next_try_at))
+    .where(WebhookDelivery.status == WebhookStatus.PENDING)
+    .scalar_subquery(),
+)
+
+
+async def earliest_due(sessions: async_sessionmaker[AsyncSession]) -> Queued:
+    """What waits in the store, in one read: per topic, the earliest due row (for attempts, also the earliest
+    lease that may run out); topics with nothing waiting are left out."""
+    async with sessions() as session:
+        attempt, lease, sms, webhook = (await session.execute(_EARLIEST)).one()
+    found: Queued = {}
+    attempts = [t for t in (attempt, lease) if t is not None]
+    if attempts:
+        found[Topic.ATTEMPTS] = min(attempts)
+    if sms is not None:
+        found[Topic.SMS] = sms
+    if webhook is not None:
+        found[Topic.WEBHOOKS] = webhook
+    return found
 
 
 def _due(obj: object) -> tuple[Topic, datetime | None] | None:
