@@ -38,7 +38,7 @@ from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.return_desk import ReturnDesk
 from .scheduler.sms_sender import SmsSender
-from .scheduler.wakeups import WakeupListener, WakeupNotifier, listen_dsn
+from .scheduler.wakeups import SafetyNet, WakeupListener, listen_dsn
 from .scheduler.webhooks import WebhookSender
 from .scheduler.worker import Worker
 from .services import Services
@@ -48,6 +48,7 @@ from .store.engine import engine_for, make_sessionmaker
 from .store.installation import installation_id
 from .store.leg_journal import StoreJournal
 from .store.migrate import upgrade
+from .store.queued import Queued, Topic
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Runtime:
         run_web: bool = True,
         sms_gateway: SmsGateway | None = None,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
-        poll_interval: float = 0.5,
+        safety_poll: float | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -100,7 +101,8 @@ class Runtime:
         self.run_web = run_web
         self._gateway_override = sms_gateway
         self.on_outcome = on_outcome
-        self.poll_interval = poll_interval  # seconds between claim rounds; wake-ups only shorten it
+        # Wall seconds between looks at the store when nothing woke a loop (default: scheduler.safety_poll).
+        self.safety_poll = settings.scheduler.safety_poll if safety_poll is None else safety_poll
         self.wakeups: WakeupListener | None = None
         self.metrics = Metrics()  # served on /metrics; fed by the worker, the web app and the database
         self._stack = contextlib.AsyncExitStack()
@@ -108,6 +110,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self.worker: Worker | None = None
         self.inbound: InboundCalls | None = None
+        self.sms: SmsSender | None = None
+        self.hooks: WebhookSender | None = None
         self.events: EventConnection | None = None
         self.web_url: str | None = None
         self.services: Services | None = None
@@ -132,7 +136,8 @@ class Runtime:
         await upgrade(s.database.url)
         engine = engine_for(s.database)
         self._stack.push_async_callback(engine.dispose)
-        sessions = make_sessionmaker(engine)
+        # On PostgreSQL a commit that made an attempt due also tells the other processes' workers (NOTIFY).
+        sessions = make_sessionmaker(engine, on_commit=self._queued)
         lifecycle = Lifecycle(s, self.clock)
         # dateparser loads its language data on the first parse (0.4-0.8 s measured): here, off the loop,
         # rather than in the first inbound SMS.
@@ -186,7 +191,7 @@ class Runtime:
                     s.ari.password.get_secret_value(),
                     s.ari.app,
                     on_event=router.dispatch,
-                    on_connect=runner.resync,
+                    on_connect=self._connected(runner),
                     log_file=s.ari.log_file,
                 )
             )
@@ -208,7 +213,7 @@ class Runtime:
                 server=s.ari.url,
                 on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
-                poll_interval=self.poll_interval,
+                safety_poll=None,  # the SafetyNet below looks for every loop
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
@@ -233,7 +238,7 @@ class Runtime:
             sessions=sessions,
             lifecycle=lifecycle,
             sms_gateway=gateway,
-            wake=self._wake_workers(engine, worker),
+            wake=worker.wake if worker is not None else _nothing,
             readiness=readiness,
             extra={"metrics": self.metrics},
         )
@@ -244,13 +249,16 @@ class Runtime:
             lifecycle=lifecycle,
             clock=self.clock,
             dlr_url=_dlr_url(s),
+            safety_poll=None,
         )
         hooks = WebhookSender(
             sessions=sessions,
             clock=self.clock,
             secret=s.webhooks.secret.get_secret_value().encode(),
             http=http,
+            safety_poll=None,
         )
+        self.sms, self.hooks = sms, hooks
         if self.run_web:
             from .web.app import create_web_app
 
@@ -264,24 +272,32 @@ class Runtime:
             self._spawn(worker.run(), "worker")
             dsn = listen_dsn(s.database.url)
             if dsn is not None:  # PostgreSQL: other processes' intake wakes this worker
-                self.wakeups = WakeupListener(dsn, worker.wake)
+                self.wakeups = WakeupListener(dsn, worker.wake, worker.due)
                 self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
+        # One read every safety_poll seconds for all three loops: what no wake-up announced.
+        self._spawn(SafetyNet(sessions, self.safety_poll, self._queued).run(self._stop), "safety-net")
         self._spawn(hooks.run(self._stop), "webhooks")
 
-    def _wake_workers(self, engine: AsyncEngine, worker: Worker | None) -> Callable[[], None]:
-        """What ``Services.wake`` does: wake our own worker; on PostgreSQL also NOTIFY every other one."""
-        local = worker.wake if worker is not None else (lambda: None)
-        if listen_dsn(self.settings.database.url) is None:
-            return local
-        notifier = WakeupNotifier(engine)
-        self._stack.push_async_callback(notifier.close)
+    def _queued(self, queued: Queued) -> None:
+        """A commit of this process queued something: wake (or time) the loop that handles it."""
+        for topic, due in queued.items():
+            if topic is Topic.ATTEMPTS and self.worker is not None:
+                self.worker.due(due)
+            elif topic is Topic.SMS and self.sms is not None:
+                self.sms.due(due)
+            elif topic is Topic.WEBHOOKS and self.hooks is not None:
+                self.hooks.due(due)
 
-        def wake() -> None:
-            local()
-            notifier.notify()
+    def _connected(self, runner: CallRunner) -> Callable[[], Coroutine[Any, Any, None]]:
+        """After every (re)connect to ARI: re-read live calls, and claim what waited for the connection."""
 
-        return wake
+        async def connected() -> None:
+            if self.worker is not None:
+                self.worker.wake()
+            await runner.resync()
+
+        return connected
 
     def _outcome(self, attempt_id: int, result: AttemptResult) -> None:
         self.metrics.attempt_finished(attempt_id, result)
@@ -319,6 +335,10 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
+
+
+def _nothing() -> None:
+    return None
 
 
 def _dlr_url(s: Settings) -> str | None:

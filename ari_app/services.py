@@ -28,7 +28,8 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     lifecycle: Lifecycle
     sms_gateway: SmsGateway | None = None
-    # Called after something was queued that a worker or sender should see soon (polling is the guarantee).
+    # Wakes this process's worker. Commits through ``sessions`` already wake whatever they queued (and, on
+    # PostgreSQL, every worker: ``store/queued.py``); this is for a caller that wants a claim round now.
     wake: Callable[[], None] = _nothing
     # Readiness of each dependency by name (database, ari, ...); /readyz answers 503 unless all are true.
     readiness: Callable[[], Awaitable[dict[str, bool]]] = _ready

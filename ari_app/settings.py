@@ -233,6 +233,13 @@ class ReturnsSettings(_Section):
     thank_you_quiet_hours: float = 24.0  # no thank-you SMS if one went to the number this recently
 
 
+class SchedulerSettings(_Section):
+    # Wall seconds between two looks at the store by the worker, the SMS sender and the webhook sender when
+    # nothing woke them: wake-ups and the timer to the next due row do the work, this only catches what
+    # nobody announced (a lost NOTIFY, a row written by another program). Idle cost: bench/idle.py.
+    safety_poll: float = Field(default=10.0, ge=5.0)
+
+
 class LimitsSettings(_Section):
     per_number_per_day: int = 3
     per_ip_per_minute: int = 10
@@ -258,6 +265,8 @@ class Settings(_Section):
     sounds: SoundsSettings = Field(default_factory=SoundsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     returns: ReturnsSettings = Field(default_factory=ReturnsSettings)
+
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("admins")
     @classmethod

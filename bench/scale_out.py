@@ -1,6 +1,6 @@
 """Scale-out on PostgreSQL: 2,000 callback requests through the ARI simulator, 1 worker vs 4, same run.
 
-    python bench/scale_out.py [--requests 2000] [--rate 40] [--workers 4] [--speed 20] [--admins 300]
+    python bench/scale_out.py [--requests 1000] [--rate 20] [--workers 4] [--speed 20] [--admins 300]
 
 Processes, all on loopback: the ARI simulator (``python -m ari_app.simulator --speed S``: callee timings
 S times faster, so a call lasts about 1.5 s of wall time), and workers (``python -m ari_app.cli worker
@@ -23,9 +23,15 @@ end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /pr
 the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
 dialled twice, or two lead legs (``cb-{installation}-{attempt}-lead-…``) for one attempt. The last line
 holds the figures
-as key=value (goals on 2 cores: throughput_ratio ≥ 1.6, lateness_p99_ms < 500 with 4 workers, 0 double
-dials), and ``ceiling_ratio``: the most any number of workers could finish on this machine with every core
-busy at phase 1's CPU per attempt (workers, simulator, PostgreSQL and this process together).
+as key=value, and ``ceiling_ratio``: the most any number of workers could finish on this machine with every
+core busy at phase 1's CPU per attempt (workers, simulator, PostgreSQL and this process together).
+
+Goals (issue 17; they hold on any number of cores, unlike a throughput ratio on 2 shared cores):
+``worker_cpu_ms_per_attempt`` (the one worker's CPU per finished attempt) <= 10; ``cpu_per_attempt_ratio``
+(CPU per finished attempt of workers, simulator and PostgreSQL together, ``--workers`` workers over one)
+<= 1.15; ``commits_per_attempt_N`` (with ``--workers`` workers) <= 5; lateness_p99_ms < 500 with
+``--workers`` workers; 0 double dials. The default rate (20/s) is one both phases keep up with, so the
+cores' oversubscription is not what is measured.
 """
 
 from __future__ import annotations
@@ -438,8 +444,8 @@ def double_dials(dials: list[dict[str, Any]]) -> tuple[int, int]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="per phase")
-    parser.add_argument("--rate", type=float, default=40.0, help="arrivals per second (open loop)")
+    parser.add_argument("--requests", type=int, default=1000, help="per phase")
+    parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second (open loop)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--speed", type=float, default=20.0, help="simulator speed")
     parser.add_argument("--talk", type=float, default=20.0, help="lead talk, simulator seconds")
@@ -514,7 +520,20 @@ async def main() -> None:
         f"({'saturated' if solo_cpu >= 0.9 else 'NOT saturated'}); median worker CPU with "
         f"{args.workers}: {statistics.median(many.worker_cpu) * 100:.0f} %"
     )
-    ok = ratio >= 1.6 and p99 < 500 and channel_twice + lead_twice == 0
+    worker_ms = cpu_ms_per_call(one)["workers"]
+    # All processes that serve the calls; the bench's own (arrivals, progress queries) is left out.
+    served = ("workers", "simulator", "postgresql")
+    cpu_one = sum(cpu_ms_per_call(one)[k] for k in served)
+    cpu_many = sum(cpu_ms_per_call(many)[k] for k in served)
+    cpu_ratio = cpu_many / cpu_one if cpu_one else float("nan")
+    commits_many = many.commits / max(1, many.finished)
+    ok = (
+        worker_ms <= 10.0
+        and cpu_ratio <= 1.15
+        and commits_many <= 5.0
+        and p99 < 500
+        and channel_twice + lead_twice == 0
+    )
     # The most any number of workers could finish on this machine if every core were busy and each attempt
     # cost what it cost with one worker: the simulator and PostgreSQL share the cores with the workers.
     cores = os.cpu_count() or 1
@@ -528,7 +547,10 @@ async def main() -> None:
         f"throughput_ratio={ratio:.2f} lateness_p99_ms={p99:.0f} double_dials={channel_twice + lead_twice} "
         f"throughput_1={one.throughput:.1f} throughput_{args.workers}={many.throughput:.1f} "
         f"lateness_p99_ms_1={percentile(one.lateness_ms, 0.99):.0f} solo_cpu_pct={solo_cpu * 100:.0f} "
-        f"ceiling_ratio={ceiling:.2f} rate={args.rate:g} ok={ok}"
+        f"ceiling_ratio={ceiling:.2f} rate={args.rate:g} "
+        f"commits_per_attempt_1={one.commits / max(1, one.finished):.1f} "
+        f"commits_per_attempt_{args.workers}={commits_many:.1f} "
+        f"worker_cpu_ms_per_attempt={worker_ms:.1f} cpu_per_attempt_ratio={cpu_ratio:.2f} ok={ok}"
     )
 
 

@@ -26,7 +26,7 @@ from ..domain.workflow import (
 from ..logs import bind_log_ids, call_log
 from ..sms.templates import MessageKind
 from ..store.models import Attempt, CallbackRequest, Contact
-from ..store.requests import on_dnc
+from ..store.requests import attempt_with_contact
 from .closing import Closing
 from .context import Context
 from .labels import Labels
@@ -56,13 +56,10 @@ class Attempts:
         the caller's to take (``scheduler/admission.py``), in the same transaction."""
         ctx = self.ctx
         now = ctx.clock.now()
-        attempt = await session.get(Attempt, attempt_id)
-        if attempt is None or attempt.status != AttemptStatus.CLAIMED:
+        found = await attempt_with_contact(session, attempt_id)
+        if found is None or found[0].status != AttemptStatus.CLAIMED:
             return None
-        request = await session.get(CallbackRequest, attempt.request_id)
-        assert request is not None
-        contact = await session.get(Contact, request.contact_id)
-        assert contact is not None
+        attempt, request, contact, listed = found
         if request.status not in OPEN_REQUEST_STATUSES:
             attempt.status, attempt.updated_at = AttemptStatus.CANCELLED, now
             return None
@@ -74,7 +71,7 @@ class Attempts:
             attempt.updated_at = now
             ctx.note(session, contact.id, request.id, "system", "Attempt moved: the lead is on a return call")
             return None
-        if await on_dnc(session, contact.phone):
+        if listed:
             await self.closing.cancel(
                 session, request.id, reason="number is on the do-not-call list", by="system"
             )
@@ -154,13 +151,10 @@ class Attempts:
 
     async def finish(self, session: AsyncSession, attempt_id: int, result: AttemptResult) -> Decision | None:
         now = self.ctx.clock.now()
-        attempt = await session.get(Attempt, attempt_id)
-        if attempt is None or attempt.status == AttemptStatus.DONE:
+        found = await attempt_with_contact(session, attempt_id)
+        if found is None or found[0].status == AttemptStatus.DONE:
             return None  # finished already (e.g. by recovery): never apply an outcome twice
-        request = await session.get(CallbackRequest, attempt.request_id)
-        assert request is not None
-        contact = await session.get(Contact, request.contact_id)
-        assert contact is not None
+        attempt, request, contact, _listed = found
         attempt.status = AttemptStatus.DONE
         attempt.outcome = result.outcome.value
         attempt.outcome_detail = result.detail

@@ -33,6 +33,7 @@ from ..store.models import (
     IdempotencyKey,
     Note,
 )
+from ..store.queued import Topic, mark
 from ..store.requests import next_scheduled, open_request
 from ..store.rows import attempt_row
 from .context import Context
@@ -274,6 +275,10 @@ class Intake:
                 now=now,
             ),
         )
+        # Core inserts: the session's commit hook can't see these rows, so say what they queued.
+        mark(session, Topic.ATTEMPTS, slot.at)
+        if router.webhook_urls:
+            mark(session, Topic.WEBHOOKS, now)
         body = {"id": request_id, "contact_id": contact_id, "status": RequestStatus.PENDING, "merged": False}
         return IntakeResult(201, {**body, "planned_at": slot.at.isoformat()})
 

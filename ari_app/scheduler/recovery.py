@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -76,21 +76,22 @@ class Recovery:
         """For a claimed attempt, in one read: whether it has legs (in flight when its worker stopped: to be
         reconciled, never dialled again), and the admin who failed the previous try of its request (asked
         last this time)."""
-        async with self.sessions() as session:
-            if await session.scalar(select(Leg.id).where(Leg.attempt_id == attempt_id).limit(1)) is not None:
-                return True, None
-            request_id = select(Attempt.request_id).where(Attempt.id == attempt_id).scalar_subquery()
-            previous = await session.scalar(
-                select(Attempt.admin_name)
-                .where(
-                    Attempt.request_id == request_id,
-                    Attempt.id != attempt_id,
-                    Attempt.outcome == Outcome.ADMIN_UNAVAILABLE.value,
-                )
-                .order_by(Attempt.number.desc())
-                .limit(1)
+        has_legs = exists().where(Leg.attempt_id == attempt_id)
+        request_id = select(Attempt.request_id).where(Attempt.id == attempt_id).scalar_subquery()
+        previous = (
+            select(Attempt.admin_name)
+            .where(
+                Attempt.request_id == request_id,
+                Attempt.id != attempt_id,
+                Attempt.outcome == Outcome.ADMIN_UNAVAILABLE.value,
             )
-            return False, previous
+            .order_by(Attempt.number.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self.sessions() as session:
+            in_flight, admin = (await session.execute(select(has_legs, previous))).one()
+        return (True, None) if in_flight else (False, admin)
 
     async def reconcile(self, attempt_id: int) -> AttemptResult:
         async with self.sessions() as session:

@@ -3,15 +3,18 @@
 A message is marked "sending" (tries + 1) and committed before the gateway is called. Gateways we support
 have no idempotent send, so a crash between the send and "sent" leaves a "sending" row that is never sent
 again: it is marked failed ("interrupted") rather than risk a duplicate text.
+
+It looks at the outbox when woken (a commit queued a message), when the next queued message is due (one
+timer), or after the slow safety-net poll (``scheduler/wakeups.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
@@ -21,12 +24,33 @@ from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from ..store.models import Contact, Dnc, SmsOutbox
+from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
 
 _MAX_TRIES = 8
 _BACKOFF_FIRST = 30.0
 _BACKOFF_MAX = 3600.0
+
+
+_TO_SEND = (
+    select(
+        SmsOutbox.status,
+        SmsOutbox.kind,
+        SmsOutbox.to_phone,
+        SmsOutbox.body,
+        SmsOutbox.idempotency_key,
+        SmsOutbox.tries,
+        Contact.sms_opted_out,
+        exists().where(Dnc.phone == SmsOutbox.to_phone).label("listed"),
+    )
+    .join(Contact, Contact.id == SmsOutbox.contact_id)
+    .where(SmsOutbox.id == bindparam("sms_id"))
+)
+
+
+def _still_queued(sms_id: int) -> Update:
+    return update(SmsOutbox).where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.QUEUED)
 
 
 class SmsSender:
@@ -39,6 +63,7 @@ class SmsSender:
         clock: Clock,
         dlr_url: str | None = None,
         batch: int = 20,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -46,6 +71,7 @@ class SmsSender:
         self.clock = clock
         self.dlr_url = dlr_url
         self.batch = batch
+        self.timer = DueTimer(clock, safety_poll)
 
     async def fail_interrupted(self) -> int:
         """At start: messages left "sending" by a crash may have gone out; never send them again."""
@@ -63,24 +89,37 @@ class SmsSender:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
+    def due(self, at: datetime) -> None:
+        """A message is queued for ``at``: look then (at once if it is due already)."""
+        self.timer.due(at)
+
+    async def run(self, stop: asyncio.Event) -> None:
         await retry_while_unavailable(self.fail_interrupted, what="SMS outbox at start", within=60.0)
+        woken = False
         while not stop.is_set():
+            self.timer.start_round()
             try:
-                sent = await self.deliver_due()
+                if await self.deliver_due() == self.batch:
+                    self.timer.wake()  # a full batch: there may be more
+                elif not woken:  # after a wake-up the next due time is known already
+                    await self._time_next()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # A database restart must not stop the outbox: what is queued stays queued.
                 log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
-                sent = 0
-            if sent == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), poll)
-                except TimeoutError:
-                    pass
+            woken = await self.timer.wait(stop)
+
+    async def _time_next(self) -> None:
+        async with self.sessions() as session:
+            at = await session.scalar(
+                select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED)
+            )
+        if at is not None:
+            self.timer.due(at)
 
     async def deliver_due(self) -> int:
+        """Send what is due; the number of messages looked at (up to ``batch``)."""
         now = self.clock.now()
         async with self.sessions() as session:
             ids = list(
@@ -91,49 +130,49 @@ class SmsSender:
                     .limit(self.batch)
                 )
             )
-        count = 0
         for sms_id in ids:
-            if await self.deliver_one(sms_id):
-                count += 1
-        return count
+            await self.deliver_one(sms_id)
+        return len(ids)
 
     async def deliver_one(self, sms_id: int) -> bool:
         now = self.clock.now()
         lc = self.lifecycle.context
         async with self.sessions.begin() as session:
-            msg = await session.get(SmsOutbox, sms_id)
-            if msg is None or msg.status != SmsStatus.QUEUED:
+            # One read: the message, its contact's opt-out and the do-not-call list (no ORM objects).
+            row = (await session.execute(_TO_SEND, {"sms_id": sms_id})).one_or_none()
+            if row is None or row.status != SmsStatus.QUEUED:
                 return False
-            contact = await session.get(Contact, msg.contact_id)
-            assert contact is not None
-            opted_out = contact.sms_opted_out and msg.kind not in ANSWERS_TO_THE_CONTACT
+            opted_out = row.sms_opted_out and row.kind not in ANSWERS_TO_THE_CONTACT
             # The do-not-call list blocks every text but the confirmation of the STOP that put it there.
-            listed = msg.kind != "opt_out_confirmation" and await session.get(Dnc, msg.to_phone) is not None
+            listed = row.kind != "opt_out_confirmation" and row.listed
             if opted_out or listed:
                 why = "the contact opted out of SMS" if opted_out else "do-not-call list"
-                msg.status, msg.error, msg.updated_at = SmsStatus.CANCELLED, why, now
+                await session.execute(
+                    _still_queued(sms_id).values(status=SmsStatus.CANCELLED, error=why, updated_at=now)
+                )
                 return False
-            if msg.kind not in ANSWERS_TO_THE_CONTACT:
-                allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone)
+            if row.kind not in ANSWERS_TO_THE_CONTACT:
+                allowed, _ = is_allowed(now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=row.to_phone)
                 if not allowed:
                     try:
-                        msg.next_try_at = next_allowed_slot(
-                            now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=msg.to_phone
+                        later = next_allowed_slot(
+                            now, calendar=lc.sms_calendar, quiet=lc.quiet, lead_e164=row.to_phone
                         ).at
                     except NoSlotError:
-                        msg.next_try_at = now + timedelta(hours=1)
-                    msg.updated_at = now
+                        later = now + timedelta(hours=1)
+                    await session.execute(_still_queued(sms_id).values(next_try_at=later, updated_at=now))
+                    self.timer.due(later)
                     return False
             # Compare-and-set: only one sender moves a queued message to sending.
             claimed = await session.execute(
-                update(SmsOutbox)
-                .where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.QUEUED)
-                .values(status=SmsStatus.SENDING, tries=SmsOutbox.tries + 1, updated_at=now),
+                _still_queued(sms_id).values(
+                    status=SmsStatus.SENDING, tries=SmsOutbox.tries + 1, updated_at=now
+                ),
                 execution_options={"synchronize_session": False},
             )
             if getattr(claimed, "rowcount", 0) != 1:
                 return False
-            to, body, key, tries = msg.to_phone, msg.body, msg.idempotency_key, msg.tries + 1
+            to, body, key, tries = row.to_phone, row.body, row.idempotency_key, row.tries + 1
         try:
             result = await self.gateway.send(to, body, idempotency_key=key, dlr_url=self.dlr_url)
         except SmsPermanentError as exc:
@@ -151,12 +190,9 @@ class SmsSender:
                 )
                 return False
             delay = min(_BACKOFF_FIRST * 2 ** (tries - 1), _BACKOFF_MAX)
-            await self._finish(
-                sms_id,
-                status=SmsStatus.QUEUED,
-                error=exc.reason,
-                next_try_at=self.clock.now() + timedelta(seconds=delay),
-            )
+            retry_at = self.clock.now() + timedelta(seconds=delay)
+            await self._finish(sms_id, status=SmsStatus.QUEUED, error=exc.reason, next_try_at=retry_at)
+            self.timer.due(retry_at)
             return False
         # Handed to the gateway: "sent"; the delivery report moves it on to delivered or failed.
         await self._finish(sms_id, status=SmsStatus.SENT, provider_id=result.provider_message_id)

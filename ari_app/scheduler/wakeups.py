@@ -1,27 +1,37 @@
-"""Waking workers in other processes early on PostgreSQL: NOTIFY after a commit that made an attempt due,
-LISTEN in every worker. Polling stays the guarantee: a lost notification (listener reconnecting, database
-restart) only costs one poll interval, so every failure here is logged and otherwise ignored.
+"""When the worker and the senders look at the store: woken at once, at the next due row, or after a slow
+safety-net poll.
 
-SQLite runs one worker in the web process, where ``Services.wake`` already calls ``Worker.wake`` directly.
+Every loop (worker, SMS sender, webhook sender) waits on a ``DueTimer``: ``wake()`` when something is due
+now, ``due(at)`` for a row due later (one timer, to the earliest), and the safety net (``scheduler.
+safety_poll``, >= 5 s) for what nobody announced. A commit that queued something tells its own process
+(``store/queued.py``); on PostgreSQL it also NOTIFYs, inside its transaction, the attempts it made due
+(payload: the due time), and every worker LISTENs. A lost notification (listener reconnecting, database
+restart) only costs one safety-net poll, so every failure here is logged and otherwise ignored.
+
+SMS and webhooks need no NOTIFY: every process that can queue them (``serve``, ``worker``) runs its own
+senders, and a NOTIFY would wake every process's sender to race for the same row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..clock import Clock
+from ..store.errors import describe, is_transient
+from ..store.queued import Queued, Topic, channel, earliest_due
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "callback_attempts"
-TIMEOUT_S = 5.0  # one NOTIFY, one connect, one health check (wall time)
+CHANNEL = channel(Topic.ATTEMPTS)
+TIMEOUT_S = 5.0  # one connect, one health check (wall time)
 RECONNECT_S = 2.0  # between listener connection attempts
 HEALTH_EVERY_S = 30.0  # a silent, half-open connection is found by a query, not by waiting
 
@@ -34,51 +44,25 @@ def listen_dsn(database_url: str) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class WakeupNotifier:
-    """``notify()`` is synchronous (it is called right after a commit, from request handlers); a burst of
-    calls while one NOTIFY is on its way sends at most one more."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._again = False
-        self._task: asyncio.Task[None] | None = None
-
-    def notify(self) -> None:
-        self._again = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._send(), name="notify-wakeup")
-
-    async def _send(self) -> None:
-        while self._again:
-            self._again = False
-            try:
-                async with asyncio.timeout(TIMEOUT_S), self.engine.begin() as conn:
-                    # Delivered to listeners when this transaction commits.
-                    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-            except (OSError, TimeoutError, SQLAlchemyError) as exc:
-                log.warning("wake-up NOTIFY failed (workers will poll): %r", exc)
-
-    async def close(self) -> None:
-        if self._task is not None and not self._task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), TIMEOUT_S)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
 class WakeupListener:
     """One dedicated connection (a pooled one would be lost to the pool) that LISTENs and calls
     ``on_wake`` for every notification; it reconnects after a failure and wakes once on every (re)connect,
     since notifications sent while it was away are gone."""
 
-    def __init__(self, dsn: str, on_wake: Callable[[], None]) -> None:
+    def __init__(
+        self, dsn: str, on_wake: Callable[[], None], on_due: Callable[[datetime], None] | None = None
+    ) -> None:
         self.dsn = dsn
         self.on_wake = on_wake
+        self.on_due = on_due
         self.listening = asyncio.Event()
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
-        self.on_wake()
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        due = _parse_due(payload)
+        if due is None or self.on_due is None:
+            self.on_wake()  # no due time (an older sender, or a bare NOTIFY): look now
+        else:
+            self.on_due(due)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -112,8 +96,95 @@ class WakeupListener:
                 await conn.execute("SELECT 1", timeout=TIMEOUT_S)
 
 
-async def _wait(stop: asyncio.Event, seconds: float, *, also: asyncio.Event | None = None) -> None:
-    """Sleep up to ``seconds``; return early when ``stop`` (or ``also``) is set."""
+def _parse_due(payload: str) -> datetime | None:
+    try:
+        due = datetime.fromisoformat(payload)
+    except ValueError:
+        return None
+    return due if due.tzinfo is not None else None
+
+
+class DueTimer:
+    """What a loop waits for between two looks at the store: ``wake()`` (look now), the earliest time given
+    to ``due()`` (business time, on ``clock``), or ``safety_poll`` wall seconds, whichever comes first
+    (None: no poll of its own; a ``SafetyNet`` calls ``due()`` for it).
+
+    ``start_round()`` before each look. ``wait()`` says whether it ended on ``wake()``: then the look was
+    for rows due now, and the loop need not read the next due time again (a known future one is kept);
+    after the timer or the safety net it reads it, so a stale timer corrects itself."""
+
+    def __init__(self, clock: Clock, safety_poll: float | None) -> None:
+        self.clock = clock
+        self.safety_poll = safety_poll
+        self._changed = asyncio.Event()
+        self._woken = False
+        self._next: datetime | None = None
+
+    def wake(self) -> None:
+        self._woken = True
+        self._changed.set()
+
+    def due(self, at: datetime) -> None:
+        if at <= self.clock.now():
+            self.wake()
+        elif self._next is None or at < self._next:
+            self._next = at
+            self._changed.set()
+
+    def start_round(self) -> None:
+        self._woken = False
+        if self._next is not None and self._next <= self.clock.now():
+            self._next = None  # reached: this round looks at it
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """True when woken by ``wake()``; False after the timer, the safety net or ``stop``."""
+        deadline = None if self.safety_poll is None else time.monotonic() + self.safety_poll
+        while not stop.is_set():
+            if self._woken:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if self._next is not None:
+                # A millisecond late rather than early: early, the look finds the row not yet due.
+                until_next = (self._next - self.clock.now()).total_seconds() / self.clock.speed + 0.001
+                left = until_next if left is None else min(left, until_next)
+            if left is not None and left <= 0:
+                return False
+            self._changed.clear()
+            await _wait(stop, left, also=self._changed)
+        return False
+
+
+class SafetyNet:
+    """One look at the store every ``every`` wall seconds for all of a process's loops: the earliest due
+    attempt (or lease that may run out), SMS and webhook delivery, each handed to ``on_due`` (the loops'
+    ``due()``). It catches what no wake-up announced (a lost NOTIFY, a row written by another program) with
+    one read, where a poll per loop cost seven statements (bench/idle.py)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], every: float, on_due: Callable[[Queued], None]
+    ) -> None:
+        self.sessions = sessions
+        self.every = every
+        self.on_due = on_due
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await _wait(stop, self.every)
+            if stop.is_set():
+                return
+            try:
+                due = await earliest_due(self.sessions)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("safety-net look at the store failed: database unavailable (%s)", describe(exc))
+                continue
+            if due:
+                self.on_due(due)
+
+
+async def _wait(stop: asyncio.Event, seconds: float | None, *, also: asyncio.Event | None = None) -> None:
+    """Sleep up to ``seconds`` (None: no limit); return early when ``stop`` (or ``also``) is set."""
     waits = [asyncio.ensure_future(stop.wait())]
     if also is not None:
         waits.append(asyncio.ensure_future(also.wait()))

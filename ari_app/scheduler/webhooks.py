@@ -1,4 +1,8 @@
-"""Publishes contact events (tag changes) to the configured webhook URLs: signed, retried, logged."""
+"""Publishes contact events (tag changes) to the configured webhook URLs: signed, retried, logged.
+
+It looks when woken (a commit queued a delivery), when the next retry is due (one timer), or after the slow
+safety-net poll (``scheduler/wakeups.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
 from ..domain.statuses import WebhookStatus
 from ..store.errors import describe, is_transient
 from ..store.models import ContactEvent, WebhookDelivery
+from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,7 @@ SIGNATURE_HEADER = "X-Callback-Signature"
 _MAX_TRIES = 10
 _BACKOFF_FIRST = 10.0
 _BACKOFF_MAX = 3600.0
+_BATCH = 50
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -40,30 +46,46 @@ class WebhookSender:
         secret: bytes,
         http: aiohttp.ClientSession,
         timeout: float = 10.0,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.secret = secret
         self.http = http
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timer = DueTimer(clock, safety_poll)
 
-    async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
+    def due(self, at: datetime) -> None:
+        """A delivery is pending from ``at``: look then (at once if it is due already)."""
+        self.timer.due(at)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        woken = False
         while not stop.is_set():
+            self.timer.start_round()
             try:
-                delivered = await self.deliver_due()
+                if await self.deliver_due() == _BATCH:
+                    self.timer.wake()  # a full batch: there may be more
+                elif not woken:  # after a wake-up the next due time is known already
+                    await self._time_next()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # A database restart must not stop the webhooks; an unrecorded delivery is sent again.
                 log.warning("webhook round failed: database unavailable (%s)", describe(exc))
-                delivered = 0
-            if delivered == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), poll)
-                except TimeoutError:
-                    pass
+            woken = await self.timer.wait(stop)
 
-    async def deliver_due(self, limit: int = 50) -> int:
+    async def _time_next(self) -> None:
+        async with self.sessions() as session:
+            at = await session.scalar(
+                select(func.min(WebhookDelivery.next_try_at)).where(
+                    WebhookDelivery.status == WebhookStatus.PENDING
+                )
+            )
+        if at is not None:
+            self.timer.due(at)
+
+    async def deliver_due(self, limit: int = _BATCH) -> int:
         now = self.clock.now()
         async with self.sessions() as session:
             rows = (

@@ -1,6 +1,9 @@
 """The worker loop: claim due attempts, run each as a call, apply its outcome; keep leases alive.
 
-Polling the store is the guarantee; ``wake()`` only shortens the wait when something new was queued.
+A claim round runs when something is due: a wake-up (an attempt queued, in this process or, by NOTIFY, in
+another; a call of ours ended while due work waited for room), the timer to the next due attempt or to the
+next lease that may run out, or the slow safety-net poll (``scheduler.safety_poll``) for what nobody
+announced (``scheduler/wakeups.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +25,12 @@ from ..domain.attempts import AttemptResult
 from ..domain.outcomes import Outcome
 from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
-from ..store.claims import claim_due_attempts, release, renew_lease
+from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
-from .admission import start_attempt, trunk_load
+from .admission import TrunkLoad, start_attempt, trunk_load
 from .pacing import Pacer
 from .recovery import Recovery
+from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,15 @@ CLAIM_BATCH = 10
 # Least wall time between two claim rounds. Every NOTIFY wakes every worker, and all but one find nothing:
 # under heavy intake the rounds, not the calls, were the workers' main database load (bench/scale_out.py).
 MIN_ROUND_GAP = 0.05
+# Paced trunk: claimed attempts waiting for their start slot, in seconds of the trunk's pace (more would only
+# wait on this worker while others have room).
+PACED_CLAIM_WINDOW = 0.5
+# Least wall time between two looks for calls whose owner died (leases run for minutes).
+TAKEOVER_EVERY = 0.5
+# Wall seconds a read of the trunk's load (every worker's running calls and their admins) serves later rounds:
+# each NOTIFY wakes every worker, and all but one find nothing to claim. Our own calls are counted live; the
+# database has the last word at start (``admission``), so a view this old only risks claiming in vain.
+LOAD_FRESH = 0.25
 
 
 def lease_seconds(calls: CallsSettings, clock: Clock) -> float:
@@ -57,7 +71,7 @@ class Worker:
         recovery: Recovery,
         worker_id: str,
         server: str,
-        poll_interval: float = 0.5,
+        safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,
@@ -70,7 +84,6 @@ class Worker:
         self.recovery = recovery
         self.worker_id = worker_id
         self.server = server
-        self.poll_interval = poll_interval
         self.on_outcome = on_outcome
         self.can_dial = can_dial
         self.pacer = pacer  # new calls per second, trunk-wide (``make_pacer``)
@@ -79,18 +92,34 @@ class Worker:
         self._handling: set[int] = set()
         self._starting = 0  # claimed by us, admin not chosen yet
         self._busy: frozenset[str] = frozenset()  # admins on a call, as of this round's read (every worker's)
+        self._load: TrunkLoad | None = None
+        self._load_read = float("-inf")  # monotonic
         self._next_takeover = 0.0  # monotonic: when to look for calls whose owner died again
+        # Business time before which no lease can run out (the earliest one read, and any taken since lasts
+        # a whole lease): no look for dead workers' calls until then. None: not known, look.
+        self._takeover_after: datetime | None = None
         self._last_round = float("-inf")
-        self._wake = asyncio.Event()
+        self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
+        self.timer = DueTimer(clock, safety_poll)
+        self._woken = False  # this round was woken for work due now (the next due time is known already)
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
     def wake(self) -> None:
-        self._wake.set()
+        self.timer.wake()
+
+    def due(self, at: datetime) -> None:
+        """An attempt is due at ``at``: a round then (at once if it is due already)."""
+        self.timer.due(at)
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self.timer.wake()
+
+    def _room_made(self) -> None:
+        if self._limited:
+            self._limited = False
+            self.timer.wake()
 
     @property
     def active(self) -> int:
@@ -112,8 +141,8 @@ class Worker:
                     if self._stopping.is_set():
                         break
                 self._last_round = time.monotonic()
-                # Cleared before the round: a wake-up that arrives during it leads to another round at once.
-                self._wake.clear()
+                # Before the round: a wake-up that arrives during it leads to another round at once.
+                self.timer.start_round()
                 try:
                     await self._claim_and_start()
                 except Exception as exc:
@@ -121,8 +150,7 @@ class Worker:
                         raise
                     # The database restarting must not stop the worker: live calls go on, claims resume.
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._woken = await self.timer.wait(self._stopping)
         finally:
             # SIGTERM: stop claiming, let live calls finish up to a bound, then cancel what is left.
             if self._tasks:
@@ -134,12 +162,15 @@ class Worker:
     async def _claim_and_start(self) -> None:
         calls = self.settings.calls
         if not self.can_dial():
-            return  # no ARI connection: claiming now would only turn due calls into system errors
+            # No ARI connection: claiming now would only turn due calls into system errors. The connection
+            # wakes the worker when it is back (``Runtime``).
+            return
         # Attempts whose owner died first: they hold an admin and trunk room until reconciled. Leases run for
-        # minutes, so this is looked at on the poll's pace, not at every wake-up (which means new work).
+        # minutes, so this is looked at on its own pace, not at every wake-up (which means new work).
         ids: list[int] = []
-        if time.monotonic() >= self._next_takeover:
-            self._next_takeover = time.monotonic() + self.poll_interval
+        may_have_expired = self._takeover_after is None or self.clock.now() >= self._takeover_after
+        if may_have_expired and time.monotonic() >= self._next_takeover:
+            self._next_takeover = time.monotonic() + TAKEOVER_EVERY
             ids = await claim_due_attempts(
                 self.sessions,
                 now=self.clock.now(),
@@ -150,7 +181,9 @@ class Worker:
             )
         # New calls: as many as this worker, the trunk (all workers) and the free admins allow. The
         # database has the last word at start (``admission``); this only avoids claiming in vain.
-        load = await trunk_load(self.sessions)
+        if self._load is None or time.monotonic() - self._load_read > LOAD_FRESH:
+            self._load, self._load_read = await trunk_load(self.sessions), time.monotonic()
+        load = self._load
         self._busy = load.busy
         capacity = min(
             calls.max_concurrent - len(self._tasks),
@@ -158,19 +191,37 @@ class Worker:
             self.pool.free(load.busy) - self._starting,
         )
         if calls.calls_per_second > 0:
-            # Paced: no more claimed attempts waiting for their start slot than one poll's worth.
-            capacity = min(capacity, math.ceil(calls.calls_per_second * self.poll_interval) - self._starting)
-        if capacity > 0:
-            ids += await claim_due_attempts(
+            # Paced: no more claimed attempts waiting for their start slot than one window's worth.
+            capacity = min(capacity, math.ceil(calls.calls_per_second * PACED_CLAIM_WINDOW) - self._starting)
+        limit = min(capacity, CLAIM_BATCH)
+        new: list[int] = []
+        if limit > 0:
+            new = await claim_due_attempts(
                 self.sessions,
                 now=self.clock.now(),
                 worker=self.worker_id,
                 lease_seconds=lease_seconds(self.settings.calls, self.clock),
                 # A small batch per round: claimed work waits on this worker alone, so a greedy claim
                 # starves the other workers (measured in bench/scale_out.py).
-                limit=min(capacity, CLAIM_BATCH),
+                limit=limit,
             )
-        for attempt_id in ids:
+        if limit > 0 and len(new) < limit:
+            # All that is due now is claimed: sleep until the next attempt is due or a lease may run out.
+            # Read after the timer, the safety net or at start; a wake-up (most rounds, and every worker's
+            # for each NOTIFY) keeps the time it knows, so a round that finds nothing costs no more reads.
+            if not self._woken:
+                read_at = self.clock.now()
+                attempt_at, lease_end = await next_due(self.sessions)
+                whole_lease = read_at + timedelta(seconds=lease_seconds(self.settings.calls, self.clock))
+                self._takeover_after = whole_lease if lease_end is None else min(lease_end, whole_lease)
+                for at in (attempt_at, lease_end):
+                    if at is not None:
+                        self.timer.due(at)
+        elif limit == CLAIM_BATCH:
+            self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
+        else:
+            self._limited = True  # no room now (admins, trunk, pace): a call of ours ending makes some
+        for attempt_id in ids + new:
             if attempt_id in self._handling:
                 continue  # our own live call whose lease looked stale: never run it twice
             self._starting += 1
@@ -218,6 +269,7 @@ class Worker:
             finally:
                 self._starting -= 1
                 starting = False
+                self._room_made()
             plan = admission.plan
             if plan is None:
                 return
@@ -246,6 +298,7 @@ class Worker:
             if admin is not None:
                 self.pool.release(admin)
             self._handling.discard(attempt_id)
+            self._room_made()
 
     async def _give_back(self, attempt_id: int) -> None:
         async def give_back() -> None:

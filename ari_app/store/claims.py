@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus
 from ari_app.store.models import Attempt
+from ari_app.store.queued import Topic, mark
 
 
 def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
@@ -87,6 +88,20 @@ async def claim_due_attempts(
             if await _rowcount(session, cas.values(**claimed)) == 1:
                 won.append(attempt_id)
         return won
+
+
+async def next_due(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> tuple[datetime | None, datetime | None]:
+    """When a claim round may next find something: the earliest scheduled attempt, and the earliest lease
+    that may run out (a worker that died leaves its calls to be taken over then); None where nothing waits."""
+    due = select(func.min(Attempt.due_at)).where(Attempt.status == AttemptStatus.SCHEDULED)
+    lease = select(func.min(Attempt.lease_until)).where(Attempt.status.in_(LEASED_ATTEMPT_STATUSES))
+    async with session_maker() as session:
+        attempt, lease_end = (
+            await session.execute(select(due.scalar_subquery(), lease.scalar_subquery()))
+        ).one()
+    return attempt, lease_end
 
 
 async def renew_lease(
@@ -165,7 +180,10 @@ async def release(
         .values(**values)
     )
     async with session_maker() as session, session.begin():
-        return await _rowcount(session, stmt) == 1
+        released = await _rowcount(session, stmt) == 1
+        if released:  # due again: the workers hear of it at commit
+            mark(session, Topic.ATTEMPTS, now if due_at is None else due_at)
+        return released
 
 
 async def _rowcount(session: AsyncSession, stmt: Update) -> int:

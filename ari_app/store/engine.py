@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import event
@@ -12,6 +13,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..settings import DatabaseSettings
 from . import sqlite_driver
+from .queued import OnCommit, QueueingSession, Topic, session_info
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10.0
@@ -83,5 +85,17 @@ def _swap_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) ->
         raise DisconnectionError("the server closed this connection")  # the pool retries with a new one
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, *, on_commit: OnCommit | None = None, notify: Collection[Topic] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that report what a committed transaction queued to ``on_commit`` and NOTIFY ``notify``'s
+    topics (``store/queued.py``). By default, on PostgreSQL, attempts made due are announced to every
+    worker, whichever program commits them (a web process, a command, a test)."""
+    if notify is None:
+        notify = (Topic.ATTEMPTS,) if engine.dialect.name == "postgresql" else ()
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        sync_session_class=QueueingSession,
+        info=session_info(on_commit, notify),
+    )

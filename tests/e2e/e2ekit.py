@@ -213,10 +213,13 @@ async def open_runtime(
     overrides: dict[str, dict[str, Any]],
     *,
     configured_sms: bool = False,
+    db_url: str | None = None,
 ) -> AsyncIterator[Stack]:
-    """One installation (its own database, Stasis application and web port) on ``sim``."""
+    """One installation (its own database, Stasis application and web port) on ``sim``; on a SQLite file
+    at ``db_path`` unless ``db_url`` names another database."""
     token = secrets.token_urlsafe(16)
-    settings = stack_settings(f"sqlite+aiosqlite:///{db_path}", sim.base_url, token, **overrides)
+    url = db_url or f"sqlite+aiosqlite:///{db_path}"
+    settings = stack_settings(url, sim.base_url, token, **overrides)
     sms = None if configured_sms else ConsoleGateway()
     clock = VirtualClock(start=OPEN_INSTANT, speed=SPEED)
     async with (

@@ -77,7 +77,7 @@ async def test_intake_in_another_process_wakes_a_worker_before_its_poll(db_url: 
             RealClock(),
             run_web=False,
             sms_gateway=ConsoleGateway(),
-            poll_interval=POLL_S,
+            safety_poll=POLL_S,
         )
         intake_side = Runtime(
             settings(db_url, sim.base_url, "wake-intake"),

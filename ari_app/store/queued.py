@@ -1,0 +1,132 @@
+"""What a transaction queued for a background loop, told to the process once it commits.
+
+An attempt, an SMS of the outbox or a webhook delivery added (or put back in the queue) through one of our
+sessions is seen when it is flushed; Core inserts say so with ``mark``. When the transaction commits,
+``on_commit`` (given to ``make_sessionmaker``) gets each topic with the earliest due time among its rows, so
+the process wakes its worker and senders at once, or sets one timer for a row that is due later. On
+PostgreSQL ``notify`` names the topics to announce to other processes: the NOTIFY is sent inside the same
+transaction (PostgreSQL delivers it at commit), so it costs no transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import event, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, UOWTransaction
+
+from ..domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus, SmsStatus, WebhookStatus
+from .models import Attempt, SmsOutbox, WebhookDelivery
+
+
+class Topic(StrEnum):
+    ATTEMPTS = "attempts"
+    SMS = "sms"
+    WEBHOOKS = "webhooks"
+
+
+Queued = dict[Topic, datetime]  # topic -> the earliest due time among the rows queued for it
+OnCommit = Callable[[Queued], None]
+
+_QUEUED = "callback.queued"
+_ON_COMMIT = "callback.on_commit"
+_NOTIFY = "callback.notify"
+
+
+def channel(topic: Topic) -> str:
+    """The PostgreSQL NOTIFY channel of a topic."""
+    return f"callback_{topic.value}"
+
+
+class QueueingSession(Session):
+    """The sessions of a process's sessionmaker: they collect what was queued and report it at commit."""
+
+
+def session_info(on_commit: OnCommit | None, notify: Collection[Topic]) -> dict[str, Any]:
+    """``info`` for ``async_sessionmaker``: every session it makes reports to ``on_commit``."""
+    return {_ON_COMMIT: on_commit, _NOTIFY: frozenset(notify)}
+
+
+def mark(session: Session | AsyncSession, topic: Topic, due: datetime) -> None:
+    """Rows written without the ORM (Core inserts) that are due at ``due``."""
+    queued: Queued = session.info.setdefault(_QUEUED, {})
+    if topic not in queued or due < queued[topic]:
+        queued[topic] = due
+
+
+_EARLIEST = select(
+    select(func.min(Attempt.due_at)).where(Attempt.status == AttemptStatus.SCHEDULED).scalar_subquery(),
+    select(func.min(Attempt.lease_until))
+    .where(Attempt.status.in_(LEASED_ATTEMPT_STATUSES))
+    .scalar_subquery(),
+    select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED).scalar_subquery(),
+    select(func.min(WebhookDelivery.next_try_at))
+    .where(WebhookDelivery.status == WebhookStatus.PENDING)
+    .scalar_subquery(),
+)
+
+
+async def earliest_due(sessions: async_sessionmaker[AsyncSession]) -> Queued:
+    """What waits in the store, in one read: per topic, the earliest due row (for attempts, also the earliest
+    lease that may run out); topics with nothing waiting are left out."""
+    async with sessions() as session:
+        attempt, lease, sms, webhook = (await session.execute(_EARLIEST)).one()
+    found: Queued = {}
+    attempts = [t for t in (attempt, lease) if t is not None]
+    if attempts:
+        found[Topic.ATTEMPTS] = min(attempts)
+    if sms is not None:
+        found[Topic.SMS] = sms
+    if webhook is not None:
+        found[Topic.WEBHOOKS] = webhook
+    return found
+
+
+def _due(obj: object) -> tuple[Topic, datetime | None] | None:
+    if isinstance(obj, Attempt):
+        return (Topic.ATTEMPTS, obj.due_at) if obj.status == AttemptStatus.SCHEDULED else None
+    if isinstance(obj, SmsOutbox):
+        return (Topic.SMS, obj.next_try_at) if obj.status == SmsStatus.QUEUED else None
+    if isinstance(obj, WebhookDelivery):
+        return (Topic.WEBHOOKS, obj.next_try_at) if obj.status == WebhookStatus.PENDING else None
+    return None
+
+
+@event.listens_for(QueueingSession, "after_flush")
+def _seen(session: Session, _flush: UOWTransaction) -> None:
+    # Still the flush's "before" view here: new rows, and rows changed back to waiting (a requeue).
+    for obj in (*session.new, *session.dirty):
+        seen = _due(obj)
+        if seen is not None and seen[1] is not None:
+            mark(session, seen[0], seen[1])
+
+
+@event.listens_for(QueueingSession, "before_commit")
+def _announce(session: Session) -> None:
+    notify: frozenset[Topic] = session.info.get(_NOTIFY, frozenset())
+    if not notify:
+        return
+    session.flush()  # rows added since the last flush are seen by _seen first
+    queued: Queued = session.info.get(_QUEUED, {})
+    for topic, due in queued.items():
+        if topic in notify:
+            session.execute(
+                text("SELECT pg_notify(:channel, :due)"), {"channel": channel(topic), "due": due.isoformat()}
+            )
+
+
+@event.listens_for(QueueingSession, "after_commit")
+def _committed(session: Session) -> None:
+    queued: Queued | None = session.info.pop(_QUEUED, None)
+    on_commit: OnCommit | None = session.info.get(_ON_COMMIT)
+    if queued and on_commit is not None:
+        on_commit(queued)
+
+
+@event.listens_for(QueueingSession, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_QUEUED, None)
