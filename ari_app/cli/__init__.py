@@ -1,4 +1,5 @@
-"""The ``callback`` command: demo, serve, worker, simulator, db, sounds, users, tokens, dnc, config, check, amd.
+"""The ``callback`` command: demo, serve, worker, simulator, db, sounds, users, tokens, dnc, config, check,
+amd.
 
 One module per command (or group of subcommands), each with a ``register(subparsers)``; ``main`` is the
 entry point of the installed script (``callback = "ari_app.cli:main"``) and of ``python -m ari_app.cli``.
