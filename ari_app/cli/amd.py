@@ -172,7 +172,7 @@ def report(
         mine = [c for c in clips if c.label is label]
         person = sum(1 for c in mine if candidate.verdicts.get(c.key) is Verdict.PERSON)
         machine = sum(1 for c in mine if candidate.verdicts.get(c.key) is Verdict.MACHINE)
-        rows.append(f"  {label.value:<10}{person:>9}{machine:>10}{len(mine) - person - machine:>13}")
+        rows.append(f"  {label.value:<10}{person:>12}{machine:>10}{len(mine) - person - machine:>13}")
     causes: dict[str, int] = {}
     for c in clips:
         r = results.get(c.key)
@@ -183,7 +183,7 @@ def report(
     return "\n".join(
         [
             head,
-            f"  {'labelled':<10}{'AMD: person':>9}{'machine':>10}{'no verdict':>13}",
+            f"  {'labelled':<10}{'AMD: person':>12}{'machine':>10}{'no verdict':>13}",
             *rows,
             f"  people taken for machines {score.person_as_machine} of {score.people},"
             f" machines taken for people {score.machine_as_person} of {score.machines}; causes: {why}",
