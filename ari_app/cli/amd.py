@@ -11,11 +11,22 @@ from pathlib import Path
 
 import tomlkit
 
-from ..calls.amd_replay import AmdReplayer, Clip, Replay, clips_from_folder, install_clips, remove_clips
+from ..calls.amd_replay import (
+    AmdReplayer,
+    Clip,
+    Replay,
+    check_wav,
+    clips_from_folder,
+    install_clips,
+    remove_clips,
+)
+from ..clock import RealClock
 from ..domain.amd import PARAMETER_NAMES, AmdParams, Label, Verdict, route_of, verdict_of
 from ..domain.amd_tuning import Candidate, Score, candidate_sets, rank
 from ..errors import CallbackError
 from ..settings import Settings, load_settings
+from ..store import make_engine, make_sessionmaker
+from ..store.amd_clips import ClipStore
 
 # Seconds one replay takes on a real Asterisk, for the cost said before a run: the Local channel's set-up,
 # AMD's decision (up to total_analysis_time, 5 s by default) and the hang-up. Measured on the peer: 2-6 s.
@@ -29,11 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "tune",
         help="replay labelled clips through the real AMD() with candidate parameter sets and rank them",
     )
-    tune.add_argument(
+    source = tune.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--clips",
         type=Path,
-        required=True,
         help="folder of 8 kHz 16-bit mono .wav files named person… / machine… (or in person/, machine/)",
+    )
+    source.add_argument(
+        "--from-db",
+        action="store_true",
+        help="the clips kept with labelled attempts ([amd] record_clips), from the database",
     )
     tune.add_argument("--config", help="TOML config file (the one --write changes)")
     tune.add_argument("--route", help="carrier route to tune (default: the one of ari.trunk_template)")
@@ -70,7 +86,7 @@ async def tune(settings: Settings, args: argparse.Namespace) -> int:
         raise CallbackError("--write needs --config: the file the best set is written to")
     if args.concurrency < 1 or args.top < 1:
         raise CallbackError("--concurrency and --top must be at least 1")
-    clips = clips_from_folder(args.clips)
+    clips = clips_from_folder(args.clips) if args.clips else await clips_from_database(settings)
     route = args.route or route_of(settings.ari.trunk_template)
     current = settings.amd.params_for(route)
     sets = candidate_sets(current)
@@ -136,6 +152,27 @@ async def tune(settings: Settings, args: argparse.Namespace) -> int:
     load_settings(args.config)  # the file still reads
     print(f"Wrote {best.name} into [{section}] of {args.config}: used from the next call on.")
     return 0
+
+
+async def clips_from_database(settings: Settings) -> list[Clip]:
+    """The kept clips of labelled attempts (``[amd] clips_dir``), each checked as a folder's would be."""
+    engine = make_engine(settings.database.url)
+    try:
+        store = ClipStore(
+            make_sessionmaker(engine), Path(settings.amd.clips_dir), settings.amd.clip_retention_days
+        )
+        await store.purge(RealClock().now())  # never replay a clip kept past its retention
+        stored = await store.labelled()
+    finally:
+        await engine.dispose()
+    if not stored:
+        raise CallbackError(
+            f"no labelled attempt has a clip in {settings.amd.clips_dir} (turn on [amd] record_clips,"
+            " and label answered calls on the contact page)"
+        )
+    for c in stored:
+        check_wav(c.path)
+    return [Clip(f"attempt-{c.attempt_id}", c.label, c.path) for c in stored]
 
 
 def _progress(done: int, total: int) -> None:

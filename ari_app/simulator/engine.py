@@ -34,7 +34,7 @@ from .playbacks import PlaybackRegistry
 from .records import Records
 from .runtime import Runtime
 from .scenario import Scenario
-from .state import Application, Bridge, CallRecord, Channel, DialRecord, Playback
+from .state import Application, Bridge, CallRecord, Channel, DialRecord, Playback, Recording
 
 __all__ = ["AriError", "Pbx", "parse_caller_id"]
 
@@ -53,6 +53,8 @@ class Pbx:
         self.clock = clock
         self.sounds_durations = dict(sounds_durations or {})
         self.amd_context = amd_context
+        self.live_recordings: dict[str, Recording] = {}  # by name (recordings.py)
+        self.stored_recordings: dict[str, Recording] = {}
         self.runtime = Runtime(clock)
         self.records = Records()
         self.app_registry = AppRegistry(self)

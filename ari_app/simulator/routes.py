@@ -10,6 +10,7 @@ from aiohttp import web
 from . import bridging, channel_routes
 from .engine import AriError
 from .events import ASTERISK_ID, ari_time
+from .recordings import add_recording_routes
 from .rest import STARTED_KEY, json_response, media_list, no_content, params_of, pbx_of
 
 MODULES: dict[str, tuple[str, str]] = {
@@ -204,6 +205,7 @@ async def application_subscription(request: web.Request) -> web.Response:
 
 def add_ari_routes(app: web.Application) -> None:
     r = app.router
+    add_recording_routes(r)
     r.add_get("/ari/asterisk/info", asterisk_info)
     r.add_get("/ari/asterisk/ping", asterisk_ping)
     r.add_get("/ari/asterisk/modules", asterisk_modules)

@@ -289,3 +289,23 @@ class Application:
     name: str
     sink: asyncio.Queue[dict[str, Any] | None] | None = None
     subscribe_all: bool = False
+
+
+@dataclass
+class Recording:
+    name: str
+    fmt: str
+    channel_id: str
+    state: str = "recording"
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "format": self.fmt,
+            "state": self.state,
+            "target_uri": f"channel:{self.channel_id}",
+        }
+        if self.state == "done":
+            out["duration"] = round(self.seconds)
+        return out
