@@ -64,12 +64,12 @@ async def _record(call: Call, clips: ClipStore, snoop_id: str) -> None:
                 break
             await clock.sleep(0.5)
         audio = await ari.stored_recording_file(name)
-        await clips.save(call.plan.attempt_id, audio, clock.now())
-        log.info("attempt %s: AMD clip kept (%d bytes)", call.plan.attempt_id, len(audio))
-        try:
+        try:  # nothing of the lead's voice stays on the PBX, whatever happens next
             await ari.delete_stored_recording(name)
         except AriError:
             pass
+        await clips.save(call.plan.attempt_id, audio, clock.now())
+        log.info("attempt %s: AMD clip kept (%d bytes)", call.plan.attempt_id, len(audio))
     except Exception as exc:  # best effort: never disturbs the call
         log.warning("attempt %s: no AMD clip (%s)", call.plan.attempt_id, exc)
     finally:

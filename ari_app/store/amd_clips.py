@@ -38,11 +38,13 @@ class ClipStore:
     async def save(self, attempt_id: int, audio: bytes, now: datetime) -> None:
         """Write the clip and note it on the attempt; clips past their retention go at the same time."""
         name = self._file(attempt_id)
-        await asyncio.to_thread(self._write, name, audio)
+        # The note first: a note without its file is skipped by `labelled`, a file without a note would
+        # never be purged.
         async with self.sessions.begin() as session:
             await session.execute(
                 update(Attempt).where(Attempt.id == attempt_id).values(lead_clip=name, lead_clip_at=now)
             )
+        await asyncio.to_thread(self._write, name, audio)
         await self.purge(now)
 
     def _write(self, name: str, audio: bytes) -> None:
