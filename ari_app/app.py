@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -44,6 +45,7 @@ from .scheduler.worker import Worker
 from .services import Services
 from .settings import Settings
 from .sms.gateway import SmsGateway, make_gateway
+from .store.amd_clips import ClipStore
 from .store.engine import engine_for, make_sessionmaker
 from .store.installation import installation_id
 from .store.leg_journal import StoreJournal
@@ -174,6 +176,11 @@ class Runtime:
                 settings=s,
                 media=media_catalog(s, self.clock),
                 app=s.ari.app,
+                clips=(
+                    ClipStore(sessions, Path(s.amd.clips_dir), s.amd.clip_retention_days)
+                    if s.amd.record_clips
+                    else None
+                ),
             )
             # Calls to the business number (a lead calling back) arrive as StasisStart nobody owns.
             desk = ReturnDesk(

@@ -170,6 +170,13 @@ class AmdSettings(_Section):
     routes: dict[str, AmdRouteSettings] = Field(default_factory=dict)
     # Tuning: a person taken for a machine costs this many machines taken for a person.
     person_weight: float = Field(default=5.0, gt=0)
+    # Clips for `callback amd tune`: on answered final attempts record the first clip_seconds of what the
+    # lead's side sends (a snoop channel, while AMD runs), keep it in clips_dir for clip_retention_days.
+    # Off by default; when on, the form's consent text says so.
+    record_clips: bool = False
+    clip_seconds: int = Field(default=10, ge=1, le=60)
+    clips_dir: str = "./amd-clips"
+    clip_retention_days: int = Field(default=30, ge=1)
 
     def params_for(self, route: str) -> AmdParams:
         base = AmdParams(**{name: getattr(self, name) for name in PARAMETER_NAMES})
@@ -374,3 +381,16 @@ def load_settings(
     except ValidationError as exc:
         problems = "; ".join(describe_error(e, from_env) for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def consent_text(settings: Settings) -> str:
+    """The consent text the form shows (and the API records by default): ``business.consent_text``, plus a
+    sentence on the recording when ``[amd] record_clips`` is on."""
+    text = settings.business.consent_text
+    if settings.amd.record_clips:
+        days = settings.amd.clip_retention_days
+        text = (
+            f"{text.rstrip()} The first {settings.amd.clip_seconds} seconds of what my side of the call sends"
+            f" may be recorded to check the answering-machine detection, and kept for {days} days at most."
+        )
+    return text

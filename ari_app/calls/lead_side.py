@@ -13,6 +13,7 @@ from ..domain.phone import dial_digits
 from ..domain.statuses import LegStatus
 from ..logs import call_log
 from .admin_side import RING_MARGIN, allocation_failed
+from .amd_clip import start_clip
 from .call import Call, End
 from .drop import listen_for_talk
 from .legs import LegState
@@ -164,6 +165,8 @@ async def detect_machine(call: Call) -> bool:
         # Listen from the answer: on a machine the drop must wait for the greeting's end, which may come
         # while AMD decides or while the admin hears the release prompt (a 3 s greeting did).
         await listen_for_talk(call, leg)
+    if call.plan.final and call.r.clips is not None:
+        await start_clip(call, call.r.clips)  # the first seconds of the lead's audio, while AMD runs
     await call.r.ari.continue_in_dialplan(
         call.lead_id, context=call.r.settings.ari.amd_context, extension=call.r.settings.ari.amd_extension
     )

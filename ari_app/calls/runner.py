@@ -12,6 +12,7 @@ from ..ari.events import Event
 from ..clock import Clock
 from ..domain.attempts import AttemptPlan, AttemptResult
 from ..settings import Settings
+from ..store.amd_clips import ClipStore
 from .attempt import AttemptCall
 from .media import MediaCatalog
 
@@ -48,6 +49,7 @@ class CallRunner:
         settings: Settings,
         media: MediaCatalog,
         app: str,
+        clips: ClipStore | None = None,
     ) -> None:
         self.installation = installation
         self.ari = ari
@@ -57,6 +59,7 @@ class CallRunner:
         self.settings = settings
         self.media = media
         self.app = app
+        self.clips = clips  # AMD clips kept ([amd] record_clips); None: off
         self._live: dict[int, AttemptCall] = {}
 
     async def run(self, plan: AttemptPlan) -> AttemptResult:

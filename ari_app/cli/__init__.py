@@ -1,4 +1,5 @@
-"""The ``callback`` command: demo, serve, worker, simulator, db, sounds, users, tokens, dnc, config, check.
+"""The ``callback`` command: demo, serve, worker, simulator, db, sounds, users, tokens, dnc, config, check,
+amd.
 
 One module per command (or group of subcommands), each with a ``register(subparsers)``; ``main`` is the
 entry point of the installed script (``callback = "ari_app.cli:main"``) and of ``python -m ari_app.cli``.
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import check, config, db, demo, dnc, serve, simulator, sounds, tokens, users
+    from . import amd, check, config, db, demo, dnc, serve, simulator, sounds, tokens, users
 
     demo.register(sub)
     serve.register(sub)
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     dnc.register(sub)
     config.register(sub)
     check.register(sub)
+    amd.register(sub)
     return parser
 
 

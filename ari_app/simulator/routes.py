@@ -11,6 +11,7 @@ from . import bridging, channel_routes
 from .engine import AriError
 from .events import ASTERISK_ID, ari_time
 from .rest import STARTED_KEY, json_response, media_list, no_content, params_of, pbx_of
+from .snoop import add_snoop_routes
 
 MODULES: dict[str, tuple[str, str]] = {
     "res_ari.so": ("Asterisk RESTful Interface", "core"),
@@ -248,6 +249,7 @@ async def application_subscription(request: web.Request) -> web.Response:
 
 def add_ari_routes(app: web.Application) -> None:
     r = app.router
+    add_snoop_routes(r)
     r.add_get("/ari/asterisk/info", asterisk_info)
     r.add_get("/ari/asterisk/ping", asterisk_ping)
     r.add_get("/ari/asterisk/modules", asterisk_modules)

@@ -181,6 +181,8 @@ class Attempt(Base):
     lead_label: Mapped[str | None] = mapped_column(String(10))
     lead_label_by: Mapped[str | None] = mapped_column(String(200))
     lead_label_at: Mapped[datetime | None]
+    lead_clip: Mapped[str | None] = mapped_column(String(200))  # file in [amd] clips_dir (docs/amd.md)
+    lead_clip_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

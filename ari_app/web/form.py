@@ -20,6 +20,7 @@ from ..domain.preferred_time import lead_zone, parse_zone
 from ..errors import CallbackError, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData
 from ..services import Services
+from ..settings import consent_text
 from . import captcha
 from .body import read_body, validate
 from .errors import BodyTooLarge
@@ -79,7 +80,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         .get_template(template)
         .render(
             business=services.settings.business.name,
-            consent_text=services.settings.business.consent_text,
+            consent_text=consent_text(services.settings),
             privacy_url=services.settings.business.privacy_url,
             phone_hint=phone_hint(services.settings.business.region),
             embed=request.query.get("embed") == "1",
@@ -142,7 +143,7 @@ async def submit_form(request: web.Request) -> web.Response:
             last_name=body.last_name,
             phone=body.phone,
             reason=body.reason,
-            consent_text=services.settings.business.consent_text,  # the text the form showed
+            consent_text=consent_text(services.settings),  # the text the form showed
             source="form",
             page_url=body.page_url,
             preferred_at=body.preferred_at,

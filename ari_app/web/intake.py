@@ -18,7 +18,7 @@ from ..domain.workflow import missed_call_when_text
 from ..errors import Conflict, RateLimited, ValidationFailed
 from ..lifecycle import IntakeData, IntakeResult
 from ..services import Services
-from ..settings import Settings
+from ..settings import Settings, consent_text
 from . import captcha
 from .body import read_model
 from .keys import IP_LIMITER, SERVICES
@@ -120,7 +120,7 @@ async def create_callback_request(request: web.Request) -> web.Response:
         last_name=body.last_name,
         phone=body.phone,
         reason=body.reason,
-        consent_text=body.consent_text or settings.business.consent_text,
+        consent_text=body.consent_text or consent_text(settings),
         source="api",
         page_url=body.page_url,
         preferred_at=api_preferred_at(body),

@@ -56,8 +56,18 @@ def peer_calls() -> dict[str, Any]:
 
 
 @pytest.fixture
+def peer_amd() -> dict[str, Any]:
+    """Extra [amd] settings for a story."""
+    return {}
+
+
+@pytest.fixture
 async def real_stack(
-    tmp_path: Any, sounds_mode: dict[str, Any], peer_admin: str, peer_calls: dict[str, Any]
+    tmp_path: Any,
+    sounds_mode: dict[str, Any],
+    peer_admin: str,
+    peer_calls: dict[str, Any],
+    peer_amd: dict[str, Any],
 ) -> AsyncIterator[tuple[Runtime, str, str]]:
     token = secrets.token_urlsafe(16)
     settings = load_settings(
@@ -82,6 +92,7 @@ async def real_stack(
             },
             "sounds": sounds_mode.get("sounds", {}),
             "calendar": {"first_call_delay": 0.0},
+            "amd": peer_amd,
         },
     )
     # Business time starts when the business is open but flows at the real pace: the PBX runs in real time.
