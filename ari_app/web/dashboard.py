@@ -301,18 +301,18 @@ async def contact_action(request: web.Request) -> web.Response:
     except CallbackError as exc:
         if exc.http_status >= 500 or isinstance(exc, NotFound | RateLimited):
             raise
-        view = await _contact(request)
-        return _page(
-            request,
-            "admin_contact.html",
-            status=exc.http_status,
-            c=view,
-            csrf=admin.csrf_token,
-            done="",
-            error=exc.message,
-        )
+        return _contact_error(request, await _contact(request), admin.csrf_token, exc)
     services.wake()
     return _redirect(f"/admin/contacts/{contact_id}?done={action}")
+
+
+def _contact_error(
+    request: web.Request, view: reads.ContactView, csrf: str, exc: CallbackError
+) -> web.Response:
+    """The contact page again, saying why an action was refused."""
+    return _page(
+        request, "admin_contact.html", status=exc.http_status, c=view, csrf=csrf, done="", error=exc.message
+    )
 
 
 async def label_action(request: web.Request) -> web.Response:
@@ -334,16 +334,7 @@ async def label_action(request: web.Request) -> web.Response:
         contact_id = await _contact_of_attempt(request, attempt_id)
         if contact_id is None:
             raise
-        view = await _contact(request, contact_id)
-        return _page(
-            request,
-            "admin_contact.html",
-            status=exc.http_status,
-            c=view,
-            csrf=admin.csrf_token,
-            done="",
-            error=exc.message,
-        )
+        return _contact_error(request, await _contact(request, contact_id), admin.csrf_token, exc)
     return _redirect(next_url + ("&" if "?" in next_url else "?") + "done=label")
 
 
