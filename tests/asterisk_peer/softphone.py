@@ -54,6 +54,25 @@ def _free_port(kind: socket.SocketKind) -> int:
         return int(s.getsockname()[1])
 
 
+def _bindable(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_sip_port(avoid: int) -> int:
+    """A port for ``sip_listen``: baresip binds it for UDP and TCP and the next one for TLS, and fails at
+    start if any is taken (seen once: TLS on the port just picked for the control socket)."""
+    while True:
+        port = _free_port(socket.SOCK_DGRAM)
+        if avoid not in (port, port + 1) and _bindable(port, socket.SOCK_STREAM):
+            if _bindable(port + 1, socket.SOCK_STREAM):
+                return port
+
+
 def _write_silence(path: Path, seconds: int) -> None:
     """8 kHz 16-bit mono digital silence: the phone keeps sending RTP like a real one with its mic on."""
     with wave.open(str(path), "wb") as out:
@@ -109,7 +128,7 @@ class Softphone:
             audio = home / "silence.wav"
             _write_silence(audio, 300)
         ctrl = _free_port(socket.SOCK_STREAM)
-        sip = _free_port(socket.SOCK_DGRAM)
+        sip = _free_sip_port(avoid=ctrl)
         answer = "auto" if self._auto_answer else "manual"
         (home / "config").write_text(
             "\n".join(
@@ -160,6 +179,9 @@ class Softphone:
             await self.stop()
             message = f"{self.endpoint} did not register on {self._registrar}:\n{printed}"
             raise SoftphoneError(message) from None
+        except BaseException:
+            await self.stop()  # baresip exited at start: its folder goes too, not at interpreter exit
+            raise
 
     async def stop(self, within: float = 5.0) -> None:
         """Quit baresip (unregistering), then end the process we started if it lingers."""
