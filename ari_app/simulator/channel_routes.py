@@ -51,17 +51,22 @@ async def channel_ring(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def channel_play(request: web.Request) -> web.Response:
+async def play_on(request: web.Request, kind: str, target_key: str) -> web.Response:
+    """POST /channels/{id}/play and /bridges/{id}/play: the same playback, on a channel or a bridge."""
     params, _ = await params_of(request)
     playback_id = request.match_info.get("playbackId") or params.get("playbackId")
     body = pbx_of(request).play(
-        "channel",
-        request.match_info["channelId"],
+        kind,
+        request.match_info[target_key],
         media_list(request, params),
         playback_id,
         params.get("lang"),
     )
     return json_response(body, status=201)
+
+
+async def channel_play(request: web.Request) -> web.Response:
+    return await play_on(request, "channel", "channelId")
 
 
 async def channel_continue(request: web.Request) -> web.Response:

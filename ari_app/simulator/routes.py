@@ -10,7 +10,7 @@ from aiohttp import web
 from . import bridging, channel_routes
 from .engine import AriError
 from .events import ASTERISK_ID, ari_time
-from .rest import STARTED_KEY, json_response, media_list, no_content, params_of, pbx_of
+from .rest import STARTED_KEY, json_response, no_content, params_of, pbx_of
 from .snoop import add_snoop_routes
 
 MODULES: dict[str, tuple[str, str]] = {
@@ -130,16 +130,7 @@ async def bridge_remove(request: web.Request) -> web.Response:
 
 
 async def bridge_play(request: web.Request) -> web.Response:
-    params, _ = await params_of(request)
-    playback_id = request.match_info.get("playbackId") or params.get("playbackId")
-    body = pbx_of(request).play(
-        "bridge",
-        request.match_info["bridgeId"],
-        media_list(request, params),
-        playback_id,
-        params.get("lang"),
-    )
-    return json_response(body, status=201)
+    return await channel_routes.play_on(request, "bridge", "bridgeId")
 
 
 async def bridge_moh(request: web.Request) -> web.Response:
