@@ -77,7 +77,9 @@ async def stack(
         "scheduler": {"safety_poll": safety_poll},
         "webhooks": {"urls": [hook[1]], "secret": "senders-wake-secret"},
         # Two virtual hours (over a minute of wall time): the missed request stays open, nothing else runs.
-        "calls": {"retry_delay": 7200.0},
+        # The admin's ring wait is 5 wall seconds, not 0.4: these tests are about the senders, and a full CI
+        # run once stalled past 0.4 s and read admin_unavailable.
+        "calls": {"retry_delay": 7200.0, "admin_ring_timeout": 500},
     }
     async with (
         open_simulator() as sim,
