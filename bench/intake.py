@@ -4,9 +4,9 @@
 
 Three processes besides this one, all on loopback: our server, the bare server, and a load generator.
 
-* Ours: ``Runtime(settings, RealClock(), run_worker=False)`` from ``ari_app/app.py`` — what
-  ``callback serve --no-worker`` runs: the web app from ``create_web_app(services)`` plus the SMS and
-  webhook senders polling the database — on a temporary SQLite file migrated by
+* Ours: ``Runtime(settings, RealClock(), run_worker=False)`` from ``ari_app/app.py``, start-up objects
+  frozen out of the garbage collector — what ``callback serve --no-worker`` runs: the web app from
+  ``create_web_app(services)`` plus the SMS and webhook senders — on a temporary SQLite file migrated by
   ``ari_app.store.migrate.upgrade``. Requests are ``POST /api/v1/callback-requests`` with the bearer
   token from ``api.token``; ``limits.per_ip_per_minute`` is raised so the limiter never refuses.
 * Bare: an aiohttp handler that checks the token, decodes the JSON, checks the fields, normalises the
@@ -113,6 +113,7 @@ def proc_cpu(pid: int) -> float:
 
 async def serve_ours(db: Path) -> None:
     from ari_app.app import Runtime
+    from ari_app.cli.serve import freeze_start_up_objects
     from ari_app.clock import RealClock
     from ari_app.settings import load_settings
 
@@ -127,6 +128,7 @@ async def serve_ours(db: Path) -> None:
         },
     )
     async with Runtime(settings, RealClock(), run_worker=False) as runtime:
+        freeze_start_up_objects()  # as `callback serve` does
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runtime.stop)
         print(port, flush=True)
         await runtime.wait_stopped()
