@@ -131,8 +131,11 @@ async def test_two_senders_racing_send_each_message_once_and_never_read_the_othe
     ids: list[int] = []
     for n in range(20):
         ids += await queue(first_sessions, f"+1201555{n:04d}", ["missed_call", "final_miss"], MORNING)
+    for engine in engines:  # both connected before the race, so neither starts late
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
     seen = watch(first_engine), watch(second_engine)
-    providers = Provider(), Provider()
+    providers = Provider(delay=0.02), Provider(delay=0.02)
     clock = VirtualClock(MORNING)
     first = sender(first_sessions, providers[0], clock, batch=3)
     second = sender(second_sessions, providers[1], clock, batch=3)
