@@ -5,9 +5,9 @@ and those the checks hold back are put back in the same transaction (cancelled, 
 what another sender has claimed is never read, and a round that finds nothing costs one transaction. The
 claim commits before the gateway is called. Gateways we support have no idempotent send, so a crash
 between the claim and "sent" leaves "sending" rows that are never sent again: they are marked failed
-("interrupted") rather than risk a duplicate text. That is every claimed message not finished yet, not
-only the one in flight. On a stop, or a send that fails unexpectedly, the claimed messages not handed to
-the gateway yet go back to the queue.
+("interrupted") rather than risk a duplicate text. The batch's texts to different numbers are handed to
+the gateway at once (each number's in order), so what a crash leaves "sending" is what was in flight. On
+a stop, or a send that fails unexpectedly, claimed messages not handed to the gateway go back to the queue.
 
 It looks at the outbox when woken (a commit queued a message), when the next queued message is due (one
 timer), or after the slow safety-net poll (``scheduler/wakeups.py``).
@@ -153,7 +153,8 @@ class SmsSender:
         One transaction claims the batch, puts back those that may not go now (cancelled, or queued for
         later, their try given back) and, with ``time_next`` and room left in the batch, reads when the next
         message is due. Each claimed message is then sent and its result written in a transaction of its
-        own. A sender never reads a message another one has claimed."""
+        own: texts to different numbers at once, each number's in order. A sender never reads a message
+        another one has claimed."""
         now = self.clock.now()
         async with self.sessions.begin() as session:
             claimed = (
@@ -175,19 +176,32 @@ class SmsSender:
             self.timer.due(at)
         if next_at is not None:
             self.timer.due(next_at)
+        # Each number's texts go in order, the numbers at once: a claimed message waits for the gateway
+        # only behind texts to the same number, so a crash leaves "sending" only what was in flight.
+        by_number: dict[str, list[Row[Any]]] = {}
+        for row in to_send:
+            by_number.setdefault(row.to_phone, []).append(row)
+        results = await asyncio.gather(
+            *(self._send_in_order(rows, stop) for rows in by_number.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return len(claimed)
+
+    async def _send_in_order(self, rows: list[Row[Any]], stop: asyncio.Event | None) -> None:
         started = 0
         try:
-            for row in to_send:
+            for row in rows:
                 if stop is not None and stop.is_set():
                     break
                 started += 1  # from here on it may have gone out
                 await self._send(row)
         finally:
-            if started < len(to_send):
+            if started < len(rows):
                 # Stopping, or the send before failed: what was never handed to the gateway goes back to
                 # the queue rather than to "interrupted".
-                await self._put_back([row.id for row in to_send[started:]])
-        return len(claimed)
+                await self._put_back([row.id for row in rows[started:]])
 
     def _checked(
         self, claimed: Sequence[Row[Any]], now: datetime

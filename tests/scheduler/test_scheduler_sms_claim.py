@@ -286,3 +286,39 @@ async def test_claimed_messages_not_handed_to_the_gateway_go_back_to_the_queue(
     # others were never handed over.
     assert len(broken.got) == 1
     assert [(after[i].status, after[i].tries) for i in ids] == [("sending", 1), ("queued", 0), ("queued", 0)]
+
+
+@dataclass
+class GatheringProvider(Provider):
+    """Answers no send until ``expected`` sends are in flight at once: a sender that hands one text at a
+    time to the gateway never gets an answer."""
+
+    expected: int = 0
+    in_flight: int = 0
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(
+        self, to: str, body: str, *, idempotency_key: str, dlr_url: str | None = None
+    ) -> SendResult:
+        self.in_flight += 1
+        if self.in_flight >= self.expected:
+            self.all_in.set()
+        await self.all_in.wait()
+        return await super().send(to, body, idempotency_key=idempotency_key, dlr_url=dlr_url)
+
+
+async def test_a_batch_reaches_the_gateway_at_once_each_numbers_texts_in_order(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Three numbers, one with two texts: a crash mid-batch must leave "sending" only texts in flight, and a
+    # lead must get their texts in the order they were queued.
+    numbers = [NY_LEAD, "+12015550124", "+12015550125"]
+    first = await queue(db_sessionmaker, numbers[0], ["missed_call", "confirmation"], MORNING)
+    for number in numbers[1:]:
+        await queue(db_sessionmaker, number, ["missed_call"], MORNING)
+    provider = GatheringProvider(expected=len(numbers))
+    sms = sender(db_sessionmaker, provider, VirtualClock(MORNING))
+    assert await asyncio.wait_for(sms.deliver_due(), 30) == 4  # a failure here: sent one at a time
+    assert [key.split(":")[0] for to, key in provider.got if to == NY_LEAD] == ["missed_call", "confirmation"]
+    after = await rows(db_sessionmaker)
+    assert {after[i].status for i in first} == {"sent"} and len(provider.got) == 4
