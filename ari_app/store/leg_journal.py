@@ -3,11 +3,12 @@
 One writer task per worker commits whatever every live call has journalled since its last transaction, in
 one transaction (group commit): a busy worker writes a few transactions a second instead of two per event
 (``bench/scale_out.py`` measured 28 of a call's 36 transactions here). What must be stored *before* the
-orchestrator acts on it — a leg's intent before its channel is requested, the answer to that request — is
-awaited until its transaction has committed; the events observed during a call are queued and stored in
-order within a few milliseconds, and ``settle`` waits for them at the end of the call. A worker killed in
-between loses at most the facts of that last moment, as if it had died a moment earlier: recovery asks
-Asterisk about every leg whose intent was stored.
+orchestrator acts on it — a leg's intent before its channel is requested, a lead's dial before it is sent —
+is awaited until its transaction has committed; the events observed during a call, and what the call notes
+that recovery does not need before it goes on, are queued and stored in order within a few milliseconds,
+and ``settle`` waits for them at the end of the call. A worker killed in between loses at most the facts
+of that last moment, as if it had died a moment earlier: recovery asks Asterisk about every leg whose
+intent was stored.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ class StoreJournal:
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
         """Stored before this returns (the outcome of a request the orchestrator is about to act on)."""
         await self._commit(_Fact(channel_id, fields={**fields, "updated_at": self.clock.now()}))
+
+    def leg_note(self, channel_id: str, **fields: Any) -> None:
+        """A change recovery does not need before the call goes on: stored in order soon, like an observed
+        event; the call does not wait (``settle`` does)."""
+        self._enqueue(_Fact(channel_id, fields={**fields, "updated_at": self.clock.now()}))
 
     def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
         """An event seen on a leg and what it changed, stored in order soon; the call does not wait."""

@@ -139,3 +139,20 @@ async def test_events_of_a_leg_never_journalled_are_dropped_without_harm(
 
     assert await events_of(db_sessionmaker, known) == ["StasisStart"]
     assert set(await legs(db_sessionmaker)) == {known}
+
+
+async def test_a_noted_fact_is_stored_before_settle_returns_and_the_call_does_not_wait_for_it(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    admin = f"cb-{attempt}-admin-1"
+    await journal.leg_intent(attempt, "admin", 1, admin, "PJSIP/ada")
+    commits: list[int] = []
+    event.listen(db_sessionmaker.kw["bind"].sync_engine, "commit", lambda _conn: commits.append(1))
+
+    assert journal.leg_note(admin, state="requested") is None  # queued: nothing to await
+    assert commits == []  # not stored yet: the writer runs once the caller lets it
+    await journal.settle([admin])
+
+    assert len(commits) == 1
+    assert (await legs(db_sessionmaker))[admin].state == "requested"
