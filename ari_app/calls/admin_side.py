@@ -52,7 +52,10 @@ async def ring_admin(call: Call) -> None:
         log.warning("attempt %s: originate answer lost; following events", call.plan.attempt_id)
     else:
         leg.created = True
-        await call.r.journal.leg_update(call.admin_id, state=LegStatus.REQUESTED)
+        # Not awaited: recovery tells an admin leg only by whether it ended (it asks Asterisk about every
+        # other one by its id), so an ``intent`` row serves it as well as a ``requested`` one. The lead's
+        # intent, awaited before anything of the lead is requested, stores this first.
+        call.r.journal.leg_note(call.admin_id, state=LegStatus.REQUESTED)
 
     answered: Literal["up", "gone"] | None = await call.until(
         lambda: "up" if leg.in_stasis and leg.up_at else ("gone" if leg.ended else None),

@@ -223,7 +223,9 @@ class Call:
         )
         for channel_id, leg in self.legs.items():
             if not leg.destroyed:
-                await self.r.journal.leg_update(channel_id, state=LegStatus.ENDED, ended_at=self.now())
+                # Not awaited (the call's settle waits for it, before its outcome is written): a leg not
+                # ``ended`` is only looked up on the PBX by recovery, where it is gone or hung up.
+                self.r.journal.leg_note(channel_id, state=LegStatus.ENDED, ended_at=self.now())
         if self.bridge_created:
             try:
                 await self.r.ari.destroy_bridge(self.bridge_id)

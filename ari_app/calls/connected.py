@@ -38,7 +38,9 @@ async def bridge_and_talk(call: Call, lead: LegState) -> AttemptResult:
         call_log.bridged(call.plan.admin.name)
     if lead.bridged_at is None:
         lead.bridged_at = bridged_at
-        await call.r.journal.leg_update(call.lead_id, state=LegStatus.BRIDGED, bridged_at=bridged_at)
+        # Not awaited: recovery re-adopts an ``up`` lead as well (the bridge on the PBX is what it checks,
+        # and the answer's time stands in for the bridge's), and judges a lead by its answer and cause.
+        call.r.journal.leg_note(call.lead_id, state=LegStatus.BRIDGED, bridged_at=bridged_at)
     admin.digits.clear()  # keys from the whisper are not a drop request
 
     def over() -> Literal["lead", "admin", "drop"] | None:

@@ -58,7 +58,8 @@ async def ring_lead(call: Call) -> LegState:
     except AriError as exc:
         # Refused (or the channel vanished first): Asterisk dialled nothing, so it is not the lead's
         # outcome. A refused channel stays Down in the application until hung up (cleanup does).
-        await call.r.journal.leg_update(call.lead_id, cause_txt=f"dial refused: {exc.status} {exc}"[:200])
+        # Not awaited: the leg stays ``requested`` (maybe dialled, for recovery), which reads no cause text.
+        call.r.journal.leg_note(call.lead_id, cause_txt=f"dial refused: {exc.status} {exc}"[:200])
         raise End(
             Outcome.SYSTEM_ERROR, f"Asterisk refused the lead's dial ({exc.status} {exc}); not dialled"
         ) from None

@@ -159,7 +159,8 @@ class ReturnCall(Call):
             await self.r.journal.leg_update(admin_id, state=LegStatus.ENDED, cause_txt=str(exc)[:200])
             return None
         leg.created = True
-        await self.r.journal.leg_update(admin_id, state=LegStatus.REQUESTED)
+        # Not awaited: recovery tells an admin leg only by whether it ended (see ``admin_side``).
+        self.r.journal.leg_note(admin_id, state=LegStatus.REQUESTED)
         answered: Literal["up", "gone"] | None = await self.until(
             lambda: "gone" if lead.ended or leg.ended else ("up" if leg.in_stasis and leg.up_at else None),
             calls.admin_ring_timeout + RING_MARGIN,

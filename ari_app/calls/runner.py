@@ -26,7 +26,11 @@ class LegJournal(Protocol):
         self, attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str
     ) -> None: ...
 
-    async def leg_update(self, channel_id: str, **fields: Any) -> None: ...
+    async def leg_update(self, channel_id: str, **fields: Any) -> None:
+        """Stored before this returns: what the call is about to act on."""
+
+    def leg_note(self, channel_id: str, **fields: Any) -> None:
+        """A change recovery does not need before the call goes on: stored soon, in order; not waited for."""
 
     def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
         """An event seen on a leg (None: not worth keeping) and what it changed; stored soon, in order."""

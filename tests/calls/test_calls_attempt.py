@@ -44,6 +44,9 @@ class MemoryJournal:
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
         self.lines.append(("update", channel_id, fields))
 
+    def leg_note(self, channel_id: str, **fields: Any) -> None:
+        self.lines.append(("note", channel_id, fields))
+
     def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
         if fields:
             self.lines.append(("observed", channel_id, fields))

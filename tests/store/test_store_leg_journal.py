@@ -139,3 +139,113 @@ async def test_events_of_a_leg_never_journalled_are_dropped_without_harm(
 
     assert await events_of(db_sessionmaker, known) == ["StasisStart"]
     assert set(await legs(db_sessionmaker)) == {known}
+
+
+def count_leg_updates(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    """The UPDATE statements on legs sent from now on (an executemany counts once)."""
+    sent: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE LEGS"):
+            sent.append(statement)
+
+    event.listen(sessions.kw["bind"].sync_engine, "before_cursor_execute", before)
+    return sent
+
+
+async def test_many_legs_changed_differently_in_one_batch_end_each_with_its_own_row_in_one_statement(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    attempts = await seed_attempts(db_sessionmaker, [T0] * 3)
+    a, b, c = (f"cb-{n}-lead-1" for n in attempts)
+    untouched = f"cb-{attempts[0]}-admin-1"
+    for n, leg in zip(attempts, (a, b, c), strict=True):
+        await journal.leg_intent(n, "lead", 1, leg, "PJSIP/trunk/+12125550100")
+    await journal.leg_intent(attempts[0], "admin", 1, untouched, "PJSIP/ada")
+    journal.observed(a, None, {"dial_status": "RINGING", "state": "ringing"})
+    await journal.settle([])  # a's dial status is stored; what follows must not lose it
+    updates = count_leg_updates(db_sessionmaker)
+    ended = T0 + timedelta(seconds=40)
+
+    # One batch: each leg a different set of columns, a's in two steps whose order matters.
+    journal.observed(a, None, {"state": "up", "answered_at": T0})
+    journal.leg_note(b, cause_txt="dial refused: 409 busy")
+    journal.observed(c, None, {"state": "ended", "cause": 17, "cause_txt": "User busy", "ended_at": ended})
+    journal.observed(a, None, {"state": "bridged", "bridged_at": ended})
+    await journal.settle([a, b, c, untouched])
+
+    assert len(updates) == 1
+    stored = await legs(db_sessionmaker)
+    row = stored[a]
+    assert (row.state, row.dial_status, row.answered_at, row.bridged_at, row.ended_at) == (
+        "bridged",
+        "RINGING",
+        T0,
+        ended,
+        None,
+    )
+    row = stored[b]
+    assert (row.state, row.cause_txt, row.cause, row.dial_status) == (
+        "intent",
+        "dial refused: 409 busy",
+        None,
+        None,
+    )
+    row = stored[c]
+    assert (row.state, row.cause, row.cause_txt, row.ended_at, row.answered_at) == (
+        "ended",
+        17,
+        "User busy",
+        ended,
+        None,
+    )
+    row = stored[untouched]
+    assert (row.state, row.dial_status, row.cause_txt, row.ended_at) == ("intent", None, None, None)
+
+
+async def test_a_refused_fact_in_a_batch_leaves_the_other_legs_rows_right(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    first, second = await seed_attempts(db_sessionmaker, [T0, T0])
+    lead = f"cb-{first}-lead-1"
+    await journal.leg_intent(first, "lead", 1, lead, "PJSIP/trunk/+12125550100")
+    await journal.leg_intent(first, "admin", 1, "cb-dup", "PJSIP/ada")
+
+    async def changes_then_settle() -> None:
+        journal.observed(lead, None, {"dial_status": "ANSWER", "state": "up", "answered_at": T0})
+        await journal.settle([])
+
+    # In one batch: a refused intent (the channel id is taken), then a change of another leg.
+    results = await asyncio.gather(
+        journal.leg_intent(second, "admin", 1, "cb-dup", "PJSIP/bob"),
+        changes_then_settle(),
+        return_exceptions=True,
+    )
+    journal.leg_note(lead, state="ended", ended_at=T0 + timedelta(seconds=5))
+    await journal.settle([lead, "cb-dup"])
+
+    assert isinstance(results[0], IntegrityError) and results[1] is None
+    row = (await legs(db_sessionmaker))[lead]
+    assert (row.state, row.dial_status, row.answered_at, row.ended_at) == (
+        "ended",
+        "ANSWER",
+        T0,
+        T0 + timedelta(seconds=5),
+    )
+
+
+async def test_a_noted_fact_is_stored_before_settle_returns_and_the_call_does_not_wait_for_it(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    admin = f"cb-{attempt}-admin-1"
+    await journal.leg_intent(attempt, "admin", 1, admin, "PJSIP/ada")
+    commits: list[int] = []
+    event.listen(db_sessionmaker.kw["bind"].sync_engine, "commit", lambda _conn: commits.append(1))
+
+    assert journal.leg_note(admin, state="requested") is None  # queued: nothing to await
+    assert commits == []  # not stored yet: the writer runs once the caller lets it
+    await journal.settle([admin])
+
+    assert len(commits) == 1
+    assert (await legs(db_sessionmaker))[admin].state == "requested"
