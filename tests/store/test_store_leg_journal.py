@@ -249,3 +249,31 @@ async def test_a_noted_fact_is_stored_before_settle_returns_and_the_call_does_no
 
     assert len(commits) == 1
     assert (await legs(db_sessionmaker))[admin].state == "requested"
+
+
+async def test_facts_of_one_moment_share_a_transaction_and_an_awaited_fact_ends_the_wait(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # A wait far longer than the test's steps, so the assertion does not depend on the machine's speed.
+    journal = StoreJournal(db_sessionmaker, VirtualClock(start=T0, speed=1.0), gather=60.0)
+    try:
+        (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+        admin, lead = f"cb-{attempt}-admin-1", f"cb-{attempt}-lead-1"
+        await journal.leg_intent(attempt, "admin", 1, admin, "PJSIP/ada")
+        await journal.leg_intent(attempt, "lead", 1, lead, "PJSIP/trunk/+12015550123")
+        commits: list[int] = []
+        event.listen(db_sessionmaker.kw["bind"].sync_engine, "commit", lambda _conn: commits.append(1))
+
+        for kind, channel_id in [("ChannelStateChange", lead), ("ChannelStateChange", admin)]:
+            journal.observed(channel_id, channel_event(kind, channel_id), {"state": "up"})
+            await asyncio.sleep(0.01)  # events of one moment, a few milliseconds apart
+        assert commits == []  # waiting for the rest of the moment
+        # The lead's dial is awaited: it is stored now, with what waited, in one transaction.
+        await asyncio.wait_for(journal.leg_update(lead, state="requested"), 30)
+
+        assert len(commits) == 1
+        stored = await legs(db_sessionmaker)
+        assert (stored[admin].state, stored[lead].state) == ("up", "requested")
+        assert await events_of(db_sessionmaker, lead) == ["ChannelStateChange"]
+    finally:
+        await journal.aclose()
