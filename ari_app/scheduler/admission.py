@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from ..calls.admins import AdminPicking
 from ..domain.attempts import AttemptPlan
@@ -27,6 +25,7 @@ from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..settings import AdminSettings
 from ..store.models import Attempt
+from ..store.requests import start_with_admin
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +140,8 @@ async def _take_admin(
     The guard skips, without an error, an admin another worker's call has taken since this worker last
     looked; only a start committing at this very instant with the same admin trips the unique index.
     """
-    other = aliased(Attempt)
     while (admin := picking.next()) is not None:
-        free = ~exists().where(
-            other.status == AttemptStatus.RUNNING, other.admin_name == admin.name, other.id != attempt_id
-        )
-        result = await session.execute(
-            update(Attempt).where(Attempt.id == attempt_id, free).values(**running, admin_name=admin.name),
-            execution_options={"synchronize_session": False},
-        )
-        if cast(CursorResult[Any], result).rowcount == 1:
+        if await start_with_admin(session, attempt_id, admin.name, running):
             return admin
         picking.refused()
     return None

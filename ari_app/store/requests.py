@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import CursorResult, String, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -16,7 +17,7 @@ from ..domain.statuses import (
     UNSTARTED_ATTEMPT_STATUSES,
     AttemptStatus,
 )
-from .models import Attempt, CallbackRequest, Contact, ContactTag, Dnc
+from .models import Attempt, Base, CallbackRequest, Contact, ContactTag, Dnc
 
 _OTHER = aliased(Attempt)
 # Tags travel in one column (a status tag is a configured name: never a control character).
@@ -115,6 +116,46 @@ async def attempt_ending(session: AsyncSession, attempt_id: int) -> Ending | Non
         frozenset(tags.split(TAG_SEPARATOR)) if tags else frozenset(),
         int(last_number),
     )
+
+
+_ATTEMPTS = Base.metadata.tables["attempts"]
+_BUSY = _ATTEMPTS.alias("busy")
+# The columns a start writes (``Attempts.begin``), with the admin, in one statement built once: built per
+# call, the alias's column adaptation alone cost ~1 ms of CPU per start (profiled).
+RUNNING_COLUMNS = frozenset(
+    {"status", "started_at", "updated_at", "ari_app", "ari_server", "final", "evidence"}
+)
+_START_WITH_ADMIN = (
+    update(_ATTEMPTS)
+    .where(
+        _ATTEMPTS.c.id == bindparam("attempt_id"),
+        ~exists().where(
+            _BUSY.c.status == AttemptStatus.RUNNING,
+            _BUSY.c.admin_name == bindparam("admin", type_=String()),
+            _BUSY.c.id != bindparam("attempt_id"),
+        ),
+    )
+    .values(
+        {
+            **{
+                _ATTEMPTS.c[k]: bindparam(f"new_{k}", type_=_ATTEMPTS.c[k].type)
+                for k in sorted(RUNNING_COLUMNS)
+            },
+            _ATTEMPTS.c.admin_name: bindparam("admin", type_=String()),
+        }
+    )
+)
+
+
+async def start_with_admin(
+    session: AsyncSession, attempt_id: int, admin: str, running: dict[str, Any]
+) -> bool:
+    """Mark the attempt running (``running``: the ``RUNNING_COLUMNS``) with ``admin``, unless a running
+    attempt the database knows of (committed, or this transaction's) has that admin: whether it did."""
+    assert running.keys() == RUNNING_COLUMNS, sorted(running)
+    params = {f"new_{k}": v for k, v in running.items()}
+    result = await session.execute(_START_WITH_ADMIN, {"attempt_id": attempt_id, "admin": admin, **params})
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def on_dnc(session: AsyncSession, phone: str) -> bool:

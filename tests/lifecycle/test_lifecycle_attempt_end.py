@@ -187,3 +187,45 @@ async def test_an_attempts_end_costs_one_statement_per_table(
         async with db_sessionmaker.begin() as session:
             assert await lifecycle.attempts.finish(session, attempt_id, result) is not None
     assert len(seen.texts) <= bound, "\n".join(seen.texts)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_attempts_start_costs_one_read_and_one_update_per_row(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The start was 6 statements on PostgreSQL (7 on SQLite): a read per check, the attempt updated twice
+    (running, then its admin). Now, on SQLite: the trunk's count (PostgreSQL's trigger needs none), one read
+    (attempt, request, contact, do-not-call, a live return call), the attempt running with its admin in one
+    guarded UPDATE, the request calling."""
+    lifecycle = _lifecycle()
+    async with db_sessionmaker.begin() as session:
+        await lifecycle.intake.submit(
+            session, IntakeData("Ada", "Lovelace", "+12125551000", "quote", "ok", "api")
+        )
+    later = lifecycle.clock.now() + timedelta(seconds=1)
+    [attempt_id] = await claim_due_attempts(
+        db_sessionmaker, now=later, worker="w1", lease_seconds=120.0, limit=1
+    )
+    with _counting(db_sessionmaker.kw["bind"]) as seen:
+        admission = await start_attempt(
+            db_sessionmaker,
+            lifecycle,
+            attempt_id,
+            picking=AdminPool([ADA]).picking(),
+            app="w1",
+            server="pbx",
+            max_concurrent=20,
+        )
+    assert admission.why == "started"
+    assert len(seen.texts) <= 4, "\n".join(seen.texts)
+    async with db_sessionmaker() as session:
+        attempt = await session.get(Attempt, attempt_id)
+        request = await session.scalar(select(CallbackRequest))
+    assert attempt is not None and request is not None
+    assert (attempt.status, attempt.admin_name, attempt.ari_app, request.status) == (
+        "running",
+        "ada",
+        "w1",
+        "calling",
+    )
+    assert attempt.evidence["at_dial"]["dnc"] is False and attempt.started_at is not None
