@@ -4,7 +4,9 @@ applied in one transaction: tags, notes, the next attempt, the SMS)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +18,7 @@ from ..domain.outcomes import Outcome
 from ..domain.phone import timezones_of
 from ..domain.preferred_time import chosen_by_lead, parse_zone
 from ..domain.statuses import LEASED_ATTEMPT_STATUSES, OPEN_REQUEST_STATUSES, AttemptStatus, RequestStatus
+from ..domain.tags import Status
 from ..domain.workflow import (
     Decision,
     amd_enabled,
@@ -26,12 +29,13 @@ from ..domain.workflow import (
 from ..logs import bind_log_ids, call_log
 from ..sms.templates import MessageKind
 from ..store.models import Attempt, CallbackRequest, Contact
-from ..store.requests import attempt_with_contact
+from ..store.requests import attempt_ending, attempt_starting
+from ..store.rows import attempt_row, event_row, note_row
 from .closing import Closing
 from .context import Context
 from .labels import Labels
+from .outcome_rows import OutcomeRows
 from .outreach import Outreach
-from .return_calls import return_call_live
 
 log = logging.getLogger(__name__)
 # One readable line per finished attempt, for the operator watching `callback demo` or `serve`.
@@ -42,6 +46,14 @@ RETURN_CALL_WAIT = 60.0
 _RETRY_KINDS = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"}
 
 
+@dataclass(frozen=True)
+class Running:
+    """A start that may dial: the plan without its admin, and the attempt's columns once running."""
+
+    start: AttemptStart
+    columns: dict[str, Any]
+
+
 class Attempts:
     def __init__(self, ctx: Context, closing: Closing, outreach: Outreach, labels: Labels) -> None:
         self.ctx = ctx
@@ -50,20 +62,25 @@ class Attempts:
         self.outreach = outreach
 
     async def begin(
-        self, session: AsyncSession, attempt_id: int, *, app: str, server: str
-    ) -> AttemptStart | None:
-        """Mark a claimed attempt running, or reschedule/cancel it when it may not dial now. Its admin is
-        the caller's to take (``scheduler/admission.py``), in the same transaction."""
+        self, session: AsyncSession, attempt_id: int, *, app: str, server: str, trunk_limit: int | None = None
+    ) -> Running | None:
+        """What starting a claimed attempt writes, or None when it may not dial now (then it is rescheduled or
+        cancelled here). The request is marked calling here; the attempt's running columns are the caller's
+        to write together with its admin, in one conditional UPDATE (``scheduler/admission.py``), in the same
+        transaction. ``trunk_limit``: on PostgreSQL, the limit the trunk's commit trigger checks, set by the
+        same read."""
         ctx = self.ctx
         now = ctx.clock.now()
-        found = await attempt_with_contact(session, attempt_id)
-        if found is None or found[0].status != AttemptStatus.CLAIMED:
+        found = await attempt_starting(
+            session, attempt_id, trunk_limit=None if trunk_limit is None else str(trunk_limit)
+        )
+        if found is None or found.attempt.status != AttemptStatus.CLAIMED:
             return None
-        attempt, request, contact, listed = found
+        attempt, request, contact = found.attempt, found.request, found.contact
         if request.status not in OPEN_REQUEST_STATUSES:
             attempt.status, attempt.updated_at = AttemptStatus.CANCELLED, now
             return None
-        if await return_call_live(session, request.id):
+        if found.on_return_call:
             # The lead is on the phone with us already (they called back): not a second call at them.
             attempt.status = AttemptStatus.SCHEDULED
             attempt.due_at = now + timedelta(seconds=RETURN_CALL_WAIT)
@@ -71,7 +88,7 @@ class Attempts:
             attempt.updated_at = now
             ctx.note(session, contact.id, request.id, "system", "Attempt moved: the lead is on a return call")
             return None
-        if listed:
+        if found.listed:
             await self.closing.cancel(
                 session, request.id, reason="number is on the do-not-call list", by="system"
             )
@@ -92,15 +109,16 @@ class Attempts:
                 text = "Attempt moved: outside the allowed hours now"
                 ctx.note(session, contact.id, request.id, "system", text)
             return None
-        attempt.status = AttemptStatus.RUNNING
-        attempt.started_at = now
-        attempt.updated_at = now
-        attempt.ari_app = app
-        attempt.ari_server = server
-        attempt.final = attempt_is_final(request.lead_attempts_used, ctx.policy)
-        attempt.evidence = {
-            **(attempt.evidence or {}),
-            "at_dial": {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True},
+        final = attempt_is_final(request.lead_attempts_used, ctx.policy)
+        at_dial = {**evidence, "opted_out_sms": contact.sms_opted_out, "dnc": False, "consent": True}
+        columns = {
+            "status": AttemptStatus.RUNNING,
+            "started_at": now,
+            "updated_at": now,
+            "ari_app": app,
+            "ari_server": server,
+            "final": final,
+            "evidence": {**(attempt.evidence or {}), "at_dial": at_dial},
         }
         request.status, request.updated_at = RequestStatus.CALLING, now
         bind_log_ids(contact_id=contact.id)  # the rest of this call's lines name the contact too
@@ -109,15 +127,13 @@ class Attempts:
             ctx.policy.max_attempts,
             f"{contact.first_name} {contact.last_name}".strip(),
             contact.phone,
-            final=attempt.final,
-            amd=amd_enabled(ctx.policy, attempt.final),
+            final=final,
+            amd=amd_enabled(ctx.policy, final),
         )
-        return AttemptStart(
-            attempt_id=attempt.id,
-            lead_phone=contact.phone,
-            final=attempt.final,
-            amd=amd_enabled(ctx.policy, attempt.final),
+        start = AttemptStart(
+            attempt_id=attempt.id, lead_phone=contact.phone, final=final, amd=amd_enabled(ctx.policy, final)
         )
+        return Running(start, columns)
 
     async def _tell_lead_time_moved(
         self, session: AsyncSession, contact: Contact, request: CallbackRequest, at: datetime
@@ -150,11 +166,15 @@ class Attempts:
         log.info("attempt %s requeued: %s", attempt_id, why)
 
     async def finish(self, session: AsyncSession, attempt_id: int, result: AttemptResult) -> Decision | None:
-        now = self.ctx.clock.now()
-        found = await attempt_with_contact(session, attempt_id)
-        if found is None or found[0].status == AttemptStatus.DONE:
+        """Apply the outcome in the caller's transaction: one read, one UPDATE each of the attempt, its
+        request and contact, and the new rows (notes, events, tags, the next attempt, the SMS) one statement
+        per table (``OutcomeRows``)."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        found = await attempt_ending(session, attempt_id)
+        if found is None or found.attempt.status == AttemptStatus.DONE:
             return None  # finished already (e.g. by recovery): never apply an outcome twice
-        attempt, request, contact, _listed = found
+        attempt, request, contact = found.attempt, found.request, found.contact
         attempt.status = AttemptStatus.DONE
         attempt.outcome = result.outcome.value
         attempt.outcome_detail = result.detail
@@ -177,56 +197,57 @@ class Attempts:
             outcome,
             lead_attempts_used_before=request.lead_attempts_used,
             system_failures=request.system_failures,
-            policy=self.ctx.policy,
+            policy=ctx.policy,
         )
         request.lead_attempts_used = decision.lead_attempts_used
         request.system_failures = request.system_failures + 1 if outcome is Outcome.SYSTEM_ERROR else 0
         request.updated_at = now
-        self.ctx.note(
-            session,
-            contact.id,
-            request.id,
-            "system",
+        rows = OutcomeRows(contact.id, now)
+        text = (
             f"Attempt {attempt.number} (lead attempt {attempt.lead_attempt}): {outcome.value}"
             + (f" - {result.detail}" if result.detail else "")
-            + f". {decision.note}",
+            + f". {decision.note}"
         )
-        await self.ctx.event(
-            session,
-            contact.id,
-            "attempt.outcome",
-            {
-                "request_id": request.id,
-                "attempt_id": attempt.id,
-                "outcome": outcome.value,
-                "detail": result.detail,
-                "talk_seconds": result.talk_seconds,
-            },
-        )
+        rows.notes.append(note_row(contact.id, request.id, "system", text, now))
+        data = {
+            "request_id": request.id,
+            "attempt_id": attempt.id,
+            "outcome": outcome.value,
+            "detail": result.detail,
+            "talk_seconds": result.talk_seconds,
+        }
+        rows.events.append(event_row(contact.id, "attempt.outcome", data, now))
         if cancelled:
-            return decision  # cancelled while the call ran: the outcome is recorded, nothing else follows
+            # Cancelled while the call ran: the outcome is recorded, nothing else follows.
+            await session.run_sync(rows.write, ctx.router)
+            return decision
         if decision.flag_invalid_number:
             contact.number_invalid = True
             contact.updated_at = now
         if decision.status is not None:
-            await self.ctx.router.set_status(
-                session, contact, decision.status, now=now, request_id=request.id, reason=outcome.value
-            )
-        next_attempt: Attempt | None = None
+            self._route(rows, contact, found.tags, decision.status, request.id, outcome.value)
+        next_at: datetime | None = None
         if decision.retry != "none":
             earliest = now + timedelta(seconds=decision.retry_after)
             try:
-                slot = self.ctx.slot_after(earliest, contact.phone)
+                slot = ctx.slot_after(earliest, contact.phone)
             except NoSlotError as exc:
-                self.ctx.note(
-                    session, contact.id, request.id, "system", f"No allowed time to call again: {exc}"
-                )
+                text = f"No allowed time to call again: {exc}"
+                rows.notes.append(note_row(contact.id, request.id, "system", text, now))
                 request.status, request.closed_at = RequestStatus.INCOMPLETE, now
                 request.close_reason = "no allowed time to call again"
             else:
-                next_attempt = await self.ctx.schedule(
-                    session, request, slot, kind=_RETRY_KINDS[decision.retry]
+                rows.attempt = attempt_row(
+                    request.id,
+                    number=found.last_number + 1,
+                    lead_attempt=request.lead_attempts_used + 1,
+                    final=attempt_is_final(request.lead_attempts_used, ctx.policy),
+                    kind=_RETRY_KINDS[decision.retry],
+                    due_at=slot.at,
+                    evidence=slot.evidence,
+                    now=now,
                 )
+                next_at = slot.at
                 request.status = RequestStatus.PENDING
         else:
             request.status = decision.request_status
@@ -234,11 +255,10 @@ class Attempts:
             request.close_reason = outcome.value
         if decision.sms is not None:
             when = ""
-            if next_attempt is not None:
-                when = missed_call_when_text(next_attempt.due_at, timezones_of(contact.phone)[0], now)
-            await self.outreach.queue_sms(
-                session, contact, request, decision.sms, key=f"{attempt.id}", when=when
-            )
+            if next_at is not None:
+                when = missed_call_when_text(next_at, timezones_of(contact.phone)[0], now)
+            rows.sms = self.outreach.sms_row(contact, request, decision.sms, key=f"{attempt.id}", when=when)
+        await session.run_sync(rows.write, ctx.router)
         calls_log.info(
             "call %d of %d to %s %s ended: %s (%s) -> %s%s%s",
             attempt.lead_attempt,
@@ -249,11 +269,40 @@ class Attempts:
             result.detail or "no detail",
             decision.status.value.capitalize() if decision.status is not None else "status unchanged",
             f", SMS {decision.sms} queued" if decision.sms else "",
-            f", next call {call_log.when_text(next_attempt.due_at, self.ctx.calendar.tz)}"
-            if next_attempt is not None
-            else "",
+            f", next call {call_log.when_text(next_at, self.ctx.calendar.tz)}" if next_at is not None else "",
         )
         return decision
+
+    def _route(
+        self,
+        rows: OutcomeRows,
+        contact: Contact,
+        current: frozenset[str],
+        status: Status,
+        request_id: int,
+        reason: str,
+    ) -> None:
+        """The tag router's change (``TagRouter.route``) from the tags the end's read found, into ``rows``."""
+        router = self.ctx.router
+        change, status_rows = router.route(
+            contact.id,
+            current,
+            contact.pipeline_stage,
+            status,
+            now=rows.now,
+            request_id=request_id,
+            reason=reason,
+        )
+        if status_rows is None:
+            return
+        tags, note, event = status_rows
+        rows.tags_removed, rows.tags_added = change.remove, tags
+        rows.notes.append(note)
+        rows.events.append(event)
+        if router.webhook_urls:
+            rows.hooked = event["type"]
+        contact.pipeline_stage = change.stage
+        contact.updated_at = rows.now
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -6,6 +6,8 @@ quiet hours.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.calendar import NoSlotError, next_allowed_slot
@@ -14,12 +16,18 @@ from ..sms.templates import render
 from ..store.models import CallbackRequest, Contact, SmsOutbox
 from ..store.outbox import cancel_queued
 from ..store.requests import open_request_ids
+from ..store.rows import Row
 from .closing import Closing
 from .context import Context
 
 # Replies to what the contact texted us: sent even after an opt-out (the STOP confirmation, HELP).
 ANSWERS_TO_THE_CONTACT = ("opt_out_confirmation", "help")
 _OPTED_OUT = "the contact opted out of SMS"
+
+
+def queued_event(sms_id: int, kind: str, status: str) -> dict[str, Any]:
+    """The data of a message's ``sms.queued`` event."""
+    return {"sms_id": sms_id, "kind": kind, "status": status}
 
 
 class Outreach:
@@ -39,6 +47,26 @@ class Outreach:
         zone: str = "",
     ) -> SmsOutbox:
         """Write the message in the caller's transaction; the sender delivers it within quiet hours."""
+        message = SmsOutbox(**self.sms_row(contact, request, kind, key=key, when=when, zone=zone))
+        session.add(message)
+        await session.flush()
+        await self.ctx.event(
+            session, contact.id, "sms.queued", queued_event(message.id, kind, message.status)
+        )
+        return message
+
+    def sms_row(
+        self,
+        contact: Contact,
+        request: CallbackRequest | None,
+        kind: str,
+        *,
+        key: str,
+        when: str = "",
+        zone: str = "",
+    ) -> Row:
+        """The outbox row of a message (``queue_sms`` writes it; an attempt's end inserts it with its other
+        rows, then its ``sms.queued`` event: ``queued_event``)."""
         ctx = self.ctx
         now = ctx.clock.now()
         biz = ctx.settings.business
@@ -67,26 +95,20 @@ class Outreach:
             )
         except NoSlotError:
             due = now
-        message = SmsOutbox(
-            contact_id=contact.id,
-            request_id=request.id if request is not None else None,
-            kind=kind,
-            to_phone=contact.phone,
-            body=body,
-            idempotency_key=f"{kind}:{request.id if request is not None else contact.id}:{key}",
-            status=status,
-            tries=0,
-            next_try_at=due,
-            error=error,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
-        await session.flush()
-        await ctx.event(
-            session, contact.id, "sms.queued", {"sms_id": message.id, "kind": kind, "status": status}
-        )
-        return message
+        return {
+            "contact_id": contact.id,
+            "request_id": request.id if request is not None else None,
+            "kind": kind,
+            "to_phone": contact.phone,
+            "body": body,
+            "idempotency_key": f"{kind}:{request.id if request is not None else contact.id}:{key}",
+            "status": status,
+            "tries": 0,
+            "next_try_at": due,
+            "error": error,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     async def opt_out(self, session: AsyncSession, contact: Contact, *, via: str) -> None:
         """No more SMS; by default a STOP also cancels the contact's open callbacks."""

@@ -59,20 +59,6 @@ class Caller:
     last_admin: str | None
 
 
-async def return_call_live(session: AsyncSession, request_id: int) -> bool:
-    """Is the lead on a return call about this request right now?"""
-    live = await session.scalar(
-        select(
-            exists().where(
-                Attempt.request_id == request_id,
-                Attempt.kind == RETURN_CALL_KIND,
-                Attempt.status == AttemptStatus.RUNNING,
-            )
-        )
-    )
-    return bool(live)
-
-
 class ReturnCalls:
     def __init__(self, ctx: Context, outreach: Outreach) -> None:
         self.ctx = ctx

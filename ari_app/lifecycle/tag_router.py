@@ -94,8 +94,17 @@ class TagRouter:
         by_lead: bool = False,
     ) -> TagChange:
         current = await self.current_tags(session, contact.id)
-        change = route_status(current, new, tags=self.tags, stages=self.stages, by_lead=by_lead)
-        if not change.changed and contact.pipeline_stage == change.stage:
+        change, rows = self.route(
+            contact.id,
+            current,
+            contact.pipeline_stage,
+            new,
+            now=now,
+            request_id=request_id,
+            reason=reason,
+            by_lead=by_lead,
+        )
+        if rows is None:
             return change
         if change.remove:
             await session.execute(
@@ -103,16 +112,37 @@ class TagRouter:
                     ContactTag.contact_id == contact.id, ContactTag.tag.in_(sorted(change.remove))
                 )
             )
-        previous_stage = contact.pipeline_stage
-        tags, note, event = self.status_rows(
-            contact.id, new, change, current, previous_stage, now=now, request_id=request_id, reason=reason
-        )
+        tags, note, event = rows
         session.add_all([ContactTag(**row) for row in tags])
         contact.pipeline_stage = change.stage
         contact.updated_at = now
         session.add(Note(**note))
         await _add_event(session, event, self.webhook_urls, now)
         return change
+
+    def route(
+        self,
+        contact_id: int,
+        current: Collection[str],
+        stage: str | None,
+        new: Status | None,
+        *,
+        now: datetime,
+        request_id: int | None,
+        reason: str,
+        by_lead: bool = False,
+    ) -> tuple[TagChange, tuple[list[Row], Row, Row] | None]:
+        """The change from the contact's ``current`` tags and ``stage``, and its rows (``status_rows``), or
+        None when neither the tags nor the stage change. The caller removes ``change.remove``, writes the
+        rows and the stage: ``set_status`` through the ORM, an attempt's end as Core batches
+        (``Attempts.finish``)."""
+        change = route_status(current, new, tags=self.tags, stages=self.stages, by_lead=by_lead)
+        if not change.changed and stage == change.stage:
+            return change, None
+        rows = self.status_rows(
+            contact_id, new, change, current, stage, now=now, request_id=request_id, reason=reason
+        )
+        return change, rows
 
     def status_rows(
         self,

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import exists, func, select, text, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from ..calls.admins import AdminPicking
 from ..domain.attempts import AttemptPlan
@@ -27,6 +25,7 @@ from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..settings import AdminSettings
 from ..store.models import Attempt
+from ..store.requests import start_with_admin
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +80,27 @@ async def start_attempt(
     for _race in range(RACES):
         try:
             async with sessions.begin() as session:
-                if not await _trunk_has_room(session, max_concurrent):
+                postgres = session.get_bind().dialect.name == "postgresql"
+                if not postgres and not await _trunk_has_room(session, max_concurrent):
                     await lifecycle.attempts.requeue_unstarted(
                         session, attempt_id, REQUEUE_DELAY, "trunk full"
                     )
                     return Admission(None, "trunk_full")
-                start = await lifecycle.attempts.begin(session, attempt_id, app=app, server=server)
-                if start is None:
+                # On PostgreSQL the trunk is checked at COMMIT by a trigger; the start's read tells it the
+                # limit, for this transaction alone.
+                running = await lifecycle.attempts.begin(
+                    session,
+                    attempt_id,
+                    app=app,
+                    server=server,
+                    trunk_limit=max_concurrent if postgres else None,
+                )
+                if running is None:
                     return Admission(None, "not_startable")
-                await session.flush()  # running, no admin yet
-                admin = await _take_admin(session, attempt_id, picking)
+                admin = await _take_admin(session, attempt_id, running.columns, picking)
                 if admin is None:
                     raise _NoAdmin
-            return Admission(start.with_admin(admin), "started")
+            return Admission(running.start.with_admin(admin), "started")
         except _NoAdmin:
             break
         except IntegrityError as exc:
@@ -124,33 +131,23 @@ class _NoAdmin(Exception):
     """Every admin is on a call: the start is rolled back."""
 
 
-async def _take_admin(session: AsyncSession, attempt_id: int, picking: AdminPicking) -> AdminSettings | None:
-    """The first admin offered whose calls the database knows of (committed) are over, given to the attempt.
+async def _take_admin(
+    session: AsyncSession, attempt_id: int, running: dict[str, Any], picking: AdminPicking
+) -> AdminSettings | None:
+    """The first admin offered whose calls the database knows of (committed) are over, given to the attempt
+    in the same UPDATE that marks it running (``running``: its columns from ``Attempts.begin``).
 
     The guard skips, without an error, an admin another worker's call has taken since this worker last
     looked; only a start committing at this very instant with the same admin trips the unique index.
     """
-    other = aliased(Attempt)
     while (admin := picking.next()) is not None:
-        free = ~exists().where(
-            other.status == AttemptStatus.RUNNING, other.admin_name == admin.name, other.id != attempt_id
-        )
-        result = await session.execute(
-            update(Attempt).where(Attempt.id == attempt_id, free).values(admin_name=admin.name),
-            execution_options={"synchronize_session": False},
-        )
-        if cast(CursorResult[Any], result).rowcount == 1:
+        if await start_with_admin(session, attempt_id, admin.name, running):
             return admin
         picking.refused()
     return None
 
 
 async def _trunk_has_room(session: AsyncSession, max_concurrent: int) -> bool:
-    if session.get_bind().dialect.name == "postgresql":
-        # Checked at COMMIT by the trigger; this only tells it the limit, for this transaction alone.
-        await session.execute(
-            text("SELECT set_config('callback.max_concurrent', :limit, true)"), {"limit": str(max_concurrent)}
-        )
-        return True
+    """SQLite (one worker): the count inside the start transaction is enough."""
     running = await session.scalar(select(func.count()).where(Attempt.status == AttemptStatus.RUNNING))
     return int(running or 0) < max_concurrent
