@@ -39,7 +39,7 @@ from .scheduler.pacing import make_pacer
 from .scheduler.recovery import Recovery
 from .scheduler.return_desk import ReturnDesk
 from .scheduler.sms_sender import SmsSender
-from .scheduler.wakeups import SafetyNet, WakeupListener, listen_dsn
+from .scheduler.wakeups import Announcements, SafetyNet, WakeupListener, listen_dsn
 from .scheduler.webhooks import WebhookSender
 from .scheduler.worker import Worker
 from .services import Services
@@ -279,7 +279,8 @@ class Runtime:
             self._spawn(worker.run(), "worker")
             dsn = listen_dsn(s.database.url)
             if dsn is not None:  # PostgreSQL: other processes' intake wakes this worker
-                self.wakeups = WakeupListener(dsn, worker.wake, worker.due)
+                announcements = Announcements(worker.announced, worker.claimed)
+                self.wakeups = WakeupListener(dsn, worker.wake, worker.due, announcements)
                 self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
         # One read every safety_poll seconds for all three loops: what no wake-up announced.

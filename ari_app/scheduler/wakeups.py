@@ -5,8 +5,10 @@ Every loop (worker, SMS sender, webhook sender) waits on a ``DueTimer``: ``wake(
 now, ``due(at)`` for a row due later (one timer, to the earliest), and the safety net (``scheduler.
 safety_poll``, >= 5 s) for what nobody announced. A commit that queued something tells its own process
 (``store/queued.py``); on PostgreSQL it also NOTIFYs, inside its transaction, the attempts it made due
-(payload: the due time), and every worker LISTENs. A lost notification (listener reconnecting, database
-restart) only costs one safety-net poll, so every failure here is logged and otherwise ignored.
+(payload: the due time, and their ids when known), and every worker LISTENs; a claim NOTIFYs the ids it took
+(``callback_claimed``), so only one worker claims an announced attempt (``announced.py``). A lost
+notification (listener reconnecting, database restart) only costs one safety-net poll, so every failure here
+is logged and otherwise ignored.
 
 SMS and webhooks need no NOTIFY: every process that can queue them (``serve``, ``worker``) runs its own
 senders, and a NOTIFY would wake every process's sender to race for the same row.
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -26,7 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
 from ..store.errors import describe, is_transient
-from ..store.queued import Queued, Topic, channel, earliest_due
+from ..store.queued import (
+    CLAIMED_CHANNEL,
+    Queued,
+    Topic,
+    channel,
+    earliest_due,
+    read_attempts_payload,
+    read_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +55,46 @@ def listen_dsn(database_url: str) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class Announcements:
+    """What a worker does with attempts announced by id: ``announced(due, ids)`` when they are made due,
+    ``claimed(ids)`` when a claim took them (``scheduler/announced.py``)."""
+
+    announced: Callable[[datetime, list[int]], None]
+    claimed: Callable[[list[int]], None]
+
+
 class WakeupListener:
     """One dedicated connection (a pooled one would be lost to the pool) that LISTENs and calls
     ``on_wake`` for every notification; it reconnects after a failure and wakes once on every (re)connect,
-    since notifications sent while it was away are gone."""
+    since notifications sent while it was away are gone. With ``announcements``, attempts announced by id
+    and the claims that took them go there instead."""
 
     def __init__(
-        self, dsn: str, on_wake: Callable[[], None], on_due: Callable[[datetime], None] | None = None
+        self,
+        dsn: str,
+        on_wake: Callable[[], None],
+        on_due: Callable[[datetime], None] | None = None,
+        announcements: Announcements | None = None,
     ) -> None:
         self.dsn = dsn
         self.on_wake = on_wake
         self.on_due = on_due
+        self.announcements = announcements
         self.listening = asyncio.Event()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        due = _parse_due(payload)
+        due, ids = read_attempts_payload(payload)
         if due is None or self.on_due is None:
             self.on_wake()  # no due time (an older sender, or a bare NOTIFY): look now
+        elif ids and self.announcements is not None:
+            self.announcements.announced(due, ids)
         else:
             self.on_due(due)
+
+    def _claimed(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self.announcements is not None:
+            self.announcements.claimed(read_ids(payload))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -88,20 +120,14 @@ class WakeupListener:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _c: lost.set())
         await conn.add_listener(CHANNEL, self._notified)
+        if self.announcements is not None:
+            await conn.add_listener(CLAIMED_CHANNEL, self._claimed)
         self.listening.set()
         self.on_wake()
         while not stop.is_set() and not lost.is_set():
             await _wait(stop, HEALTH_EVERY_S, also=lost)
             if not stop.is_set() and not lost.is_set():
                 await conn.execute("SELECT 1", timeout=TIMEOUT_S)
-
-
-def _parse_due(payload: str) -> datetime | None:
-    try:
-        due = datetime.fromisoformat(payload)
-    except ValueError:
-        return None
-    return due if due.tzinfo is not None else None
 
 
 class DueTimer:

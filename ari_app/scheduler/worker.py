@@ -3,7 +3,8 @@
 A claim round runs when something is due: a wake-up (an attempt queued, in this process or, by NOTIFY, in
 another; a call of ours ended while due work waited for room), the timer to the next due attempt or to the
 next lease that may run out, or the slow safety-net poll (``scheduler.safety_poll``) for what nobody
-announced (``scheduler/wakeups.py``).
+announced (``scheduler/wakeups.py``). Attempts another process announced by id are claimed by one worker,
+usually, after a short delay (``scheduler/announced.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from .admission import TrunkLoad, start_attempt, trunk_load
+from .announced import Announced
 from .pacing import Pacer
 from .recovery import Recovery
 from .wakeups import DueTimer
@@ -102,6 +104,7 @@ class Worker:
         self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
         self.timer = DueTimer(clock, safety_poll)
         self._woken = False  # this round was woken for work due now (the next due time is known already)
+        self.announcements = Announced(clock, self.timer.wake, lambda: len(self._tasks), self._gap)
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
@@ -112,8 +115,21 @@ class Worker:
         """An attempt is due at ``at``: a round then (at once if it is due already)."""
         self.timer.due(at)
 
+    def announced(self, at: datetime, ids: list[int]) -> None:
+        """Another process made these attempts due at ``at``: one worker claims them (``announced.py``)."""
+        self.announcements.announced(at, ids)
+
+    def claimed(self, ids: list[int]) -> None:
+        """A claim (any worker's) took these attempts."""
+        self.announcements.claimed(ids)
+
+    def _gap(self) -> float:
+        """Wall seconds before the next claim round may start (``MIN_ROUND_GAP``)."""
+        return max(0.0, self._last_round + MIN_ROUND_GAP - time.monotonic())
+
     def stop(self) -> None:
         self._stopping.set()
+        self.announcements.close()
         self.timer.wake()
 
     def _room_made(self) -> None:
@@ -152,6 +168,7 @@ class Worker:
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
                 self._woken = await self.timer.wait(self._stopping)
         finally:
+            self.announcements.close()
             # SIGTERM: stop claiming, let live calls finish up to a bound, then cancel what is left.
             if self._tasks:
                 _done, pending = await asyncio.wait(self._tasks, timeout=shutdown_timeout)
@@ -195,17 +212,21 @@ class Worker:
             capacity = min(capacity, math.ceil(calls.calls_per_second * PACED_CLAIM_WINDOW) - self._starting)
         limit = min(capacity, CLAIM_BATCH)
         new: list[int] = []
+        claimed_at = self.clock.now()
         if limit > 0:
             new = await claim_due_attempts(
                 self.sessions,
-                now=self.clock.now(),
+                now=claimed_at,
                 worker=self.worker_id,
                 lease_seconds=lease_seconds(self.settings.calls, self.clock),
                 # A small batch per round: claimed work waits on this worker alone, so a greedy claim
                 # starves the other workers (measured in bench/scale_out.py).
                 limit=limit,
             )
+        self.announcements.claimed(ids + new)
         if limit > 0 and len(new) < limit:
+            # Every announced attempt due by then was claimed, by us or another worker (or isn't waiting).
+            self.announcements.settle(claimed_at)
             # All that is due now is claimed: sleep until the next attempt is due or a lease may run out.
             # Read after the timer, the safety net or at start; a wake-up (most rounds, and every worker's
             # for each NOTIFY) keeps the time it knows, so a round that finds nothing costs no more reads.
@@ -214,9 +235,11 @@ class Worker:
                 attempt_at, lease_end = await next_due(self.sessions)
                 whole_lease = read_at + timedelta(seconds=lease_seconds(self.settings.calls, self.clock))
                 self._takeover_after = whole_lease if lease_end is None else min(lease_end, whole_lease)
-                for at in (attempt_at, lease_end):
-                    if at is not None:
-                        self.timer.due(at)
+                if attempt_at is not None and not self.announcements.holds(attempt_at):
+                    # (An announced one has its own look, after the delay that lets one worker claim it.)
+                    self.timer.due(attempt_at)
+                if lease_end is not None:
+                    self.timer.due(lease_end)
         elif limit == CLAIM_BATCH:
             self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
         else:
