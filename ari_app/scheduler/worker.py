@@ -4,7 +4,7 @@ A claim round runs when something is due: a wake-up (an attempt queued, in this 
 another; a call of ours ended while due work waited for room), the timer to the next due attempt or to the
 next lease that may run out, or the slow safety-net poll (``scheduler.safety_poll``) for what nobody
 announced (``scheduler/wakeups.py``). Attempts another process announced by id are claimed by one worker,
-usually, after a short delay (``scheduler/announced.py``).
+the first by rank, while the others wait their slot (``scheduler/announced.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..store.errors import describe, is_transient, retry_while_unavailable
 from .admission import TrunkLoad, start_attempt, trunk_load
 from .announced import Announced
 from .pacing import Pacer
+from .peers import Peers
 from .recovery import Recovery
 from .wakeups import DueTimer
 
@@ -74,6 +75,7 @@ class Worker:
         worker_id: str,
         server: str,
         safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
+        hello_every: float = 10.0,  # wall seconds between hellos to the other workers (peers.py)
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,
@@ -104,7 +106,13 @@ class Worker:
         self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
         self.timer = DueTimer(clock, safety_poll)
         self._woken = False  # this round was woken for work due now (the next due time is known already)
-        self.announcements = Announced(clock, self.timer.wake, lambda: len(self._tasks), self._gap)
+        self.announcements = Announced(
+            clock,
+            Peers(worker_id, hello_every),
+            settings.scheduler.claim_slot,
+            look=self._look,
+            wake=self.timer.wake,
+        )
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
@@ -115,17 +123,13 @@ class Worker:
         """An attempt is due at ``at``: a round then (at once if it is due already)."""
         self.timer.due(at)
 
-    def announced(self, at: datetime, ids: list[int]) -> None:
-        """Another process made these attempts due at ``at``: one worker claims them (``announced.py``)."""
-        self.announcements.announced(at, ids)
-
-    def claimed(self, ids: list[int]) -> None:
-        """A claim (any worker's) took these attempts."""
-        self.announcements.claimed(ids)
-
-    def _gap(self) -> float:
-        """Wall seconds before the next claim round may start (``MIN_ROUND_GAP``)."""
-        return max(0.0, self._last_round + MIN_ROUND_GAP - time.monotonic())
+    def _look(self) -> None:
+        """This worker's slot for an announced attempt nobody was heard claiming: a round if it has room.
+        Without room it passes (the next rank claims after its slot); a call of ours ending looks again."""
+        if self.can_dial() and len(self._tasks) < self.settings.calls.max_concurrent:
+            self.timer.wake()
+        else:
+            self._limited = True
 
     def stop(self) -> None:
         self._stopping.set()
@@ -236,7 +240,7 @@ class Worker:
                 whole_lease = read_at + timedelta(seconds=lease_seconds(self.settings.calls, self.clock))
                 self._takeover_after = whole_lease if lease_end is None else min(lease_end, whole_lease)
                 if attempt_at is not None and not self.announcements.holds(attempt_at):
-                    # (An announced one has its own look, after the delay that lets one worker claim it.)
+                    # (An announced one has its own look, at this worker's slot for it.)
                     self.timer.due(attempt_at)
                 if lease_end is not None:
                     self.timer.due(lease_end)

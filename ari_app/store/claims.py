@@ -1,8 +1,9 @@
 """Claiming due attempts under a lease, so many workers never run the same attempt twice.
 
 PostgreSQL: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id``; where attempts are
-announced (``store/queued.py``), the same statement NOTIFYs ``callback_claimed`` with the ids it took, so the
-other workers know those announced attempts are settled (delivered at commit, only if it took something).
+announced (``store/queued.py``), the same statement NOTIFYs ``callback_claimed`` with its worker and the ids
+it took, so the other workers know those announced attempts are settled and that worker is alive (delivered at
+commit, only if it took something).
 SQLite ignores SKIP LOCKED silently, so there a claim is compare-and-set: read candidates, then one
 conditional UPDATE per row that only matches the row exactly as it was read; its row count says who won.
 A lease that runs out (its worker died or hung) makes the attempt claimable again: it is taken over.
@@ -13,7 +14,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, Update, and_, cast, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    Update,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -70,7 +84,7 @@ async def claim_due_attempts(
                 .execution_options(synchronize_session=False)
             )
             if announces(session, Topic.ATTEMPTS):
-                return sorted((await session.scalars(_announcing(stmt))).all())
+                return sorted((await session.scalars(_announcing(stmt, worker))).all())
             return sorted((await session.scalars(stmt)).all())
 
         rows = (
@@ -95,12 +109,14 @@ async def claim_due_attempts(
         return won
 
 
-def _announcing(claim: Update) -> Select[Any]:
+def _announcing(claim: Update, worker: str) -> Select[Any]:
     """The claim as ``WITH claimed AS (UPDATE … RETURNING id) SELECT id`` joined to one ``pg_notify`` of
-    the ids taken: one statement, and no NOTIFY when nothing was taken (the join then has no row)."""
+    the claimer and the ids taken (``<worker>;<id>,…``): one statement, and no NOTIFY when nothing was taken
+    (the join then has no row)."""
     claimed = claim.cte("claimed")
+    ids = func.string_agg(cast(claimed.c.id, Text), ",")
     notify = (
-        select(func.pg_notify(CLAIMED_CHANNEL, func.string_agg(cast(claimed.c.id, Text), ",")).label("sent"))
+        select(func.pg_notify(CLAIMED_CHANNEL, func.concat(literal(f"{worker};", Text), ids)).label("sent"))
         .having(func.count() > 0)
         .subquery("notified")
     )

@@ -46,7 +46,9 @@ _UNNAMED = "callback.unnamed"  # some attempt was queued without its id: announc
 # At most this many attempt ids in one NOTIFY (its payload must stay under 8,000 bytes); more are announced
 # by their due time alone, and every worker claims as it would without names.
 MAX_NAMED = 100
-CLAIMED_CHANNEL = "callback_claimed"  # payload: the ids a claim took, "<id>,<id>,…"
+CLAIMED_CHANNEL = "callback_claimed"  # payload: the claimer and the ids it took, "<worker>;<id>,<id>,…"
+# Workers' hellos ("+<worker>", on start and every safety_poll seconds) and goodbyes ("-<worker>").
+WORKERS_CHANNEL = "callback_workers"
 
 
 def channel(topic: Topic) -> str:
@@ -99,6 +101,12 @@ def read_attempts_payload(payload: str) -> tuple[datetime | None, list[int]]:
     except ValueError:
         return None, []
     return (due, read_ids(names)) if due.tzinfo is not None else (None, [])
+
+
+def read_claimed_payload(payload: str) -> tuple[str | None, list[int]]:
+    """The claimer and the ids of a ``callback_claimed`` NOTIFY (no claimer: an older sender's bare ids)."""
+    worker, _, ids = payload.rpartition(";")
+    return worker or None, read_ids(ids)
 
 
 def read_ids(payload: str) -> list[int]:
