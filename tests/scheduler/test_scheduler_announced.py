@@ -1,7 +1,9 @@
 """On PostgreSQL an attempt announced by id is claimed by one worker, not by every worker that heard of it:
-the others wait a short delay and, having heard the claim (``callback_claimed``), run no claim transaction.
-Several workers (real runtimes, each with its own engine and listener) share one database; claim
-transactions are counted per worker by their lease owner."""
+each worker ranks itself among the live workers it has heard (rendezvous hashing, ``scheduler/peers.py``);
+the first claims at once, the others wait their slot and, having heard the claim (``callback_claimed``), run
+no claim transaction. Several workers (real runtimes, each with its own engine and listener) share one
+database; claim transactions are counted per worker by their lease owner. Slots are long here (a second), so
+the outcome does not hang on how fast a busy event loop hears a claim."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,15 +23,23 @@ from test_scheduler_wakeups import attempt_of, settings, submit
 
 from ari_app.app import Runtime
 from ari_app.clock import RealClock
+from ari_app.scheduler.peers import LIVE_FOR, Peers, place, ranking
 from ari_app.scheduler.wakeups import listen_dsn
+from ari_app.settings import AdminSettings
 from ari_app.simulator.server import SimulatorServer
 from ari_app.sms.console import ConsoleGateway
 from ari_app.store.claims import claim_due_attempts
 from ari_app.store.models import Attempt
-from ari_app.store.queued import attempts_payload, read_attempts_payload
+from ari_app.store.queued import (
+    WORKERS_CHANNEL,
+    attempts_payload,
+    read_attempts_payload,
+    read_claimed_payload,
+)
 
 POLL_S = 30.0  # no safety-net look during a test: only announcements start claim rounds
 WORKERS = ("ann-a", "ann-b", "ann-c")
+SLOT = 1.0  # wall seconds per rank: far more than a claim takes to be heard, even on a busy loop
 
 
 class ClaimCounter:
@@ -60,15 +70,21 @@ def claims() -> Any:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    db_url: str, first_call_delay: float = 0.0, no_room: tuple[str, ...] = ()
+    db_url: str,
+    first_call_delay: float = 0.0,
+    no_room: tuple[str, ...] = (),
+    hello_every: float | None = None,
 ) -> AsyncIterator[tuple[list[Runtime], Runtime]]:
-    """Three worker runtimes listening, and an intake runtime without a worker (its commits only NOTIFY).
-    The workers named in ``no_room`` may run no call at all (``calls.max_concurrent`` 0)."""
+    """Three worker runtimes listening, that have heard each other, and an intake runtime without a worker
+    (its commits only NOTIFY). The workers named in ``no_room`` may run no call at all
+    (``calls.max_concurrent`` 0). Ten admins: free admins never decide who claims."""
     async with SimulatorServer(port=0, speed=20.0) as sim:
 
         def runtime(app: str, *, worker: bool) -> Runtime:
             s = settings(db_url, sim.base_url, app)
             s.calendar.first_call_delay = first_call_delay
+            s.scheduler.claim_slot = SLOT
+            s.admins = [AdminSettings(name=f"adm{i}", endpoint=f"PJSIP/adm{i}") for i in range(10)]
             if app in no_room:
                 s.calls.max_concurrent = 0
             return Runtime(
@@ -78,6 +94,7 @@ async def cluster(
                 run_worker=worker,
                 sms_gateway=ConsoleGateway(),
                 safety_poll=POLL_S,
+                hello_every=hello_every,
             )
 
         workers = [runtime(app, worker=True) for app in WORKERS]
@@ -89,8 +106,64 @@ async def cluster(
                 assert r.events is not None and r.wakeups is not None
                 await r.events.wait_connected(10.0)
                 await asyncio.wait_for(r.wakeups.listening.wait(), 10.0)
+            await until(lambda: all(live(w) == sorted(WORKERS) for w in workers), 5.0, "workers met")
             await asyncio.sleep(0.5)  # past the start-up claim rounds
             yield workers, intake
+
+
+def live(runtime: Runtime) -> list[str]:
+    assert runtime.worker is not None
+    return runtime.worker.announcements.peers.live()
+
+
+async def until(ok: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not ok():
+        assert time.monotonic() < deadline, f"not within {within} s: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def notify(db_url: str, channel: str, payload: str) -> None:
+    """A NOTIFY from another program."""
+    dsn = listen_dsn(db_url)
+    assert dsn is not None
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+    finally:
+        await conn.close()
+
+
+async def announce(db_url: str, attempt_id: int) -> float:
+    """What bench/scale_out.py does: one statement makes a written attempt due now and NOTIFYs its id.
+    Returns when (monotonic)."""
+    dsn = listen_dsn(db_url)
+    assert dsn is not None
+    conn = await asyncpg.connect(dsn)
+    try:
+        now = datetime.now(UTC)
+        await conn.execute(
+            "WITH released AS (UPDATE attempts SET due_at = $2 WHERE id = ANY($1::int[])) "
+            "SELECT pg_notify('callback_attempts', $3)",
+            [attempt_id],
+            now,
+            attempts_payload(now, [attempt_id]),
+        )
+        return time.monotonic()
+    finally:
+        await conn.close()
+
+
+async def written(intake: Runtime, count: int) -> list[int]:
+    """``count`` attempts written and held for tomorrow (first_call_delay), by id."""
+    assert intake.services is not None
+    ids = []
+    for i in range(count):
+        request_id = await submit(intake.services, f"+1212555{i:04d}")
+        attempt = await attempt_of(intake.services, request_id)
+        assert attempt is not None and attempt.status == "scheduled"
+        ids.append(attempt.id)
+    return ids
 
 
 async def claimed_attempt(intake: Runtime, request_id: int, within: float) -> Attempt:
@@ -103,26 +176,104 @@ async def claimed_attempt(intake: Runtime, request_id: int, within: float) -> At
     return a
 
 
+async def owner(intake: Runtime, attempt_id: int, within: float) -> str:
+    assert intake.services is not None
+    deadline = time.monotonic() + within
+    while True:
+        async with intake.services.sessions() as session:
+            lease_owner = await session.scalar(select(Attempt.lease_owner).where(Attempt.id == attempt_id))
+        if lease_owner is not None:
+            return lease_owner
+        assert time.monotonic() < deadline, f"attempt {attempt_id} not claimed within {within} s"
+        await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def busy_loop(every: float = 0.002, block: float = 0.02) -> Iterator[None]:
+    """The event loop blocked ``block`` seconds at a time, most of the time (a worker under load)."""
+
+    async def hog() -> None:
+        while True:
+            time.sleep(block)  # noqa: ASYNC251 - the point: a loop blocked by work
+            await asyncio.sleep(every)
+
+    task = asyncio.get_running_loop().create_task(hog())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def test_the_payload_names_the_attempts_and_still_reads_without_them() -> None:
     due = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert read_attempts_payload(attempts_payload(due, [7, 3])) == (due, [3, 7])
     assert read_attempts_payload(due.isoformat()) == (due, [])
     assert read_attempts_payload("") == (None, [])
     assert attempts_payload(due, range(1000)) == due.isoformat()  # too many to name: the due time alone
+    assert read_claimed_payload("ann-a;3,7") == ("ann-a", [3, 7])
+    assert read_claimed_payload("a;b;3") == ("a;b", [3])  # a worker's name may hold anything
+    assert read_claimed_payload("3,7") == (None, [3, 7])  # an older worker's claim
+
+
+def test_rendezvous_ranks_are_stable_and_spread_evenly() -> None:
+    # Stable across processes and runs: no salted hash (this value is fixed for good).
+    assert place(1, "ann-a") == 0x188063B583A8F259
+    workers = ["w1", "w2", "w3", "w4"]
+    assert ranking(42, workers) == ranking(42, list(reversed(workers)))  # the order heard doesn't matter
+    firsts = Counter(ranking(i, workers)[0] for i in range(4000))
+    assert set(firsts) == set(workers) and all(800 <= n <= 1200 for n in firsts.values()), firsts
+    seconds = Counter(ranking(i, workers)[1] for i in range(4000))
+    assert all(800 <= n <= 1200 for n in seconds.values()), seconds
+    # One leaves: its attempts spread over the others, and nobody else's first place moves.
+    left = ["w1", "w2", "w4"]
+    heirs: Counter[str] = Counter()
+    for i in range(4000):
+        before, after = ranking(i, workers), ranking(i, left)
+        assert after == [w for w in before if w != "w3"]
+        if before[0] == "w3":
+            heirs[after[0]] += 1
+    assert set(heirs) == set(left) and all(n >= 250 for n in heirs.values()), heirs
+
+
+def test_the_live_workers_are_those_heard_within_three_hellos() -> None:
+    now = [100.0]
+    peers = Peers("me", every=10.0, now=lambda: now[0])
+    assert peers.live() == ["me"] and peers.rank(1) == 0  # alone: first for everything
+    assert peers.heard("b") is True and peers.heard("b") is False  # new once
+    assert peers.heard("me") is False
+    assert peers.heard("c") is True
+    assert peers.live() == ["b", "c", "me"]
+    now[0] += LIVE_FOR * 10.0 - 1.0
+    peers.heard("c")
+    now[0] += 2.0
+    assert peers.live() == ["c", "me"]  # b unheard for three intervals: taken for dead
+    assert peers.heard("b") is True  # back
+    peers.gone("c")
+    assert peers.live() == ["b", "me"]
+    assert sorted(peers.rank(i) for i in range(2)) in ([0, 0], [0, 1], [1, 1])
+    assert [peers.rank(i) for i in range(50)] == [ranking(i, ["b", "me"]).index("me") for i in range(50)]
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-async def test_announced_attempts_are_each_claimed_by_one_worker(db_url: str, claims: ClaimCounter) -> None:
+async def test_announced_attempts_are_each_claimed_by_one_claim_transaction(
+    db_url: str, claims: ClaimCounter
+) -> None:
     async with cluster(db_url) as (_workers, intake):
         assert intake.services is not None
         claims.by_worker.clear()
-        for i in range(8):
-            request_id = await submit(intake.services, f"+1212555{i:04d}")
-            assert (await claimed_attempt(intake, request_id, 5.0)).lease_owner in WORKERS
-        # How many claim transactions that took depends on the delays' draw against the time a claim takes
-        # to be heard (every worker shares one event loop here): at least one per attempt, never lost.
-        assert claims.total >= 8
+        owners: dict[int, str] = {}
+        with busy_loop():  # every worker's loop (they share one) blocked most of the time
+            for i in range(8):
+                request_id = await submit(intake.services, f"+1212555{i:04d}")
+                taken = await claimed_attempt(intake, request_id, 10.0)
+                assert taken.lease_owner is not None
+                owners[taken.id] = taken.lease_owner
+            await asyncio.sleep(SLOT * 3 + 0.5)  # past every worker's slot
+        assert claims.total == 8, claims.by_worker
+        # Each by the worker ranked first for it.
+        assert owners == {i: ranking(i, WORKERS)[0] for i in owners}
+        assert claims.by_worker == Counter(owners.values())
 
 
 @pytest.mark.postgres
@@ -150,10 +301,11 @@ async def test_workers_that_heard_the_claim_run_no_claim_transaction(
             intake.services.sessions, now=attempt.due_at, worker="elsewhere", lease_seconds=300, limit=1
         )
         assert won == [attempt.id]
-        await asyncio.sleep(3.0)  # past the due time and every worker's delay
+        await asyncio.sleep(2.0 + SLOT * 3 + 0.5)  # past the due time and every worker's slot
         assert claims.total == 0, claims.by_worker
         for w in workers:
             assert w.worker is not None and attempt.id not in w.worker.announcements.unclaimed()
+            assert "elsewhere" in live(w)  # a claim names its worker: heard, so alive
 
 
 @pytest.mark.postgres
@@ -162,49 +314,68 @@ async def test_an_announcement_made_by_another_program_is_claimed_once(
     db_url: str, claims: ClaimCounter
 ) -> None:
     """What bench/scale_out.py does: one statement makes written attempts due and NOTIFYs their ids; no
-    claim message follows but the winner's."""
+    claim message follows but the first-ranked worker's."""
     async with cluster(db_url, first_call_delay=86400.0) as (_workers, intake):
-        assert intake.services is not None
-        request_id = await submit(intake.services, "+12125550002")
-        async with intake.services.sessions() as session:
-            attempt_id = await session.scalar(select(Attempt.id).where(Attempt.request_id == request_id))
-        assert attempt_id is not None
+        (attempt_id,) = await written(intake, 1)
         await asyncio.sleep(0.2)
         claims.by_worker.clear()
-        dsn = listen_dsn(db_url)
-        assert dsn is not None
-        conn = await asyncpg.connect(dsn)
-        try:
-            now = datetime.now(UTC)
-            await conn.execute(
-                "WITH released AS (UPDATE attempts SET due_at = $2 WHERE id = ANY($1::int[])) "
-                "SELECT pg_notify('callback_attempts', $3)",
-                [attempt_id],
-                now,
-                attempts_payload(now, [attempt_id]),
-            )
-        finally:
-            await conn.close()
-        started = time.monotonic()
-        taken = await claimed_attempt(intake, request_id, 5.0)
-        assert time.monotonic() - started < 2.0  # the delay, not the 30 s safety net
-        assert taken.lease_owner in WORKERS
-        assert claims.total >= 1
+        announced_at = await announce(db_url, attempt_id)
+        assert await owner(intake, attempt_id, 5.0) == ranking(attempt_id, WORKERS)[0]
+        assert time.monotonic() - announced_at < SLOT  # at once, not after a slot (nor the safety net)
+        await asyncio.sleep(SLOT * 3 + 0.5)
+        assert claims.total == 1, claims.by_worker
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-async def test_a_worker_without_room_leaves_the_announced_attempt_to_another(
+async def test_a_worker_without_room_leaves_the_announced_attempt_to_the_next_rank(
     db_url: str, claims: ClaimCounter
 ) -> None:
-    async with cluster(db_url, no_room=WORKERS[1:]) as (workers, intake):
-        assert intake.services is not None
-        claims.by_worker.clear()
-        request_id = await submit(intake.services, "+12125550003")
-        taken = await claimed_attempt(intake, request_id, 5.0)
-        assert taken.lease_owner == WORKERS[0]
-        assert claims.by_worker[WORKERS[1]] == claims.by_worker[WORKERS[2]] == 0
-        # They held the id until they heard of the claim.
+    async with cluster(db_url, first_call_delay=86400.0, no_room=WORKERS[:1]) as (workers, intake):
+        # An attempt the worker without room is first for.
+        attempt_id = next(i for i in await written(intake, 20) if ranking(i, WORKERS)[0] == WORKERS[0])
         await asyncio.sleep(0.2)
-        for w in workers[1:]:
-            assert w.worker is not None and taken.id not in w.worker.announcements.unclaimed()
+        claims.by_worker.clear()
+        announced_at = await announce(db_url, attempt_id)
+        assert await owner(intake, attempt_id, 5.0) == ranking(attempt_id, WORKERS)[1]
+        assert time.monotonic() - announced_at >= SLOT * 0.9  # after its slot
+        await asyncio.sleep(SLOT * 2 + 0.5)
+        assert claims.total == 1, claims.by_worker
+        for w in workers[1:]:  # the others heard of the claim
+            assert w.worker is not None and attempt_id not in w.worker.announcements.unclaimed()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_dead_worker_is_ranked_until_unheard_and_the_next_rank_claims_its_share(
+    db_url: str, claims: ClaimCounter
+) -> None:
+    hello = 0.4  # wall seconds between hellos: a worker unheard for 1.2 s is taken for dead
+    async with cluster(db_url, first_call_delay=86400.0, hello_every=hello) as (workers, intake):
+        ids = await written(intake, 30)
+        everyone = [*WORKERS, "ann-dead"]
+        dead_first = [i for i in ids if ranking(i, everyone)[0] == "ann-dead"][:2]
+        assert len(dead_first) == 2
+        # A worker says hello once, then dies unheard (no goodbye).
+        await notify(db_url, WORKERS_CHANNEL, "+ann-dead")
+        await until(lambda: all("ann-dead" in live(w) for w in workers), 2.0, "the hello heard")
+        claims.by_worker.clear()
+        # Counted alive: its share waits its slot, then the next rank claims it.
+        announced_at = await announce(db_url, dead_first[0])
+        assert await owner(intake, dead_first[0], 5.0) == ranking(dead_first[0], everyone)[1]
+        assert time.monotonic() - announced_at >= SLOT * 0.9
+        # Unheard for three hellos: no longer ranked, the first live worker claims at once.
+        await until(lambda: all("ann-dead" not in live(w) for w in workers), LIVE_FOR * hello + 2.0, "dead")
+        announced_at = await announce(db_url, dead_first[1])
+        assert await owner(intake, dead_first[1], 5.0) == ranking(dead_first[1], WORKERS)[0]
+        assert time.monotonic() - announced_at < SLOT
+        await asyncio.sleep(SLOT * 3 + 0.5)
+        assert claims.total == 2, claims.by_worker
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_worker_that_stops_says_goodbye(db_url: str) -> None:
+    async with cluster(db_url) as (workers, _intake):
+        workers[0].stop()  # what SIGTERM does
+        await until(lambda: all(live(w) == sorted(WORKERS[1:]) for w in workers[1:]), 5.0, "goodbye heard")
