@@ -120,8 +120,10 @@ class Worker:
         self.timer.wake()
 
     def due(self, at: datetime) -> None:
-        """An attempt is due at ``at``: a round then (at once if it is due already)."""
-        self.timer.due(at)
+        """An attempt is due at ``at``: a round then (at once if it is due already). Not for one announced
+        by id whose look is planned (the safety net sees it waiting for its first worker's claim)."""
+        if not self.announcements.looking(at):
+            self.timer.due(at)
 
     def _look(self) -> None:
         """This worker's slot for an announced attempt nobody was heard claiming: a round if it has room.
