@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,6 +23,7 @@ from test_scheduler_wakeups import attempt_of, settings, submit
 
 from ari_app.app import Runtime
 from ari_app.clock import RealClock
+from ari_app.scheduler.announced import MAX_SLOT, Announced
 from ari_app.scheduler.peers import LIVE_FOR, Peers, place, ranking
 from ari_app.scheduler.wakeups import listen_dsn
 from ari_app.settings import AdminSettings
@@ -252,6 +253,64 @@ def test_the_live_workers_are_those_heard_within_three_hellos() -> None:
     assert peers.live() == ["b", "me"]
     assert sorted(peers.rank(i) for i in range(2)) in ([0, 0], [0, 1], [1, 1])
     assert [peers.rank(i) for i in range(50)] == [ranking(i, ["b", "me"]).index("me") for i in range(50)]
+
+
+def pair(first: str, second: str) -> list[int]:
+    """Two attempt ids, the first ranked first for ``first``, the second for ``second`` (of "a" and "b")."""
+    a = next(i for i in range(1, 100) if ranking(i, ["a", "b"])[0] == first)
+    b = next(i for i in range(a + 1, 200) if ranking(i, ["a", "b"])[0] == second)
+    return [a, b]
+
+
+def announced_at(me: str, slot: float, looks: list[str]) -> Announced:
+    peers = Peers(me, every=10.0)
+    peers.heard("b" if me == "a" else "a")
+    return Announced(RealClock(), peers, slot, look=lambda: looks.append(me), wake=lambda: None)
+
+
+async def test_a_batch_is_ranked_as_one_and_claimed_by_its_first_worker_alone() -> None:
+    looks: list[str] = []
+    a, b = announced_at("a", 0.3, looks), announced_at("b", 0.3, looks)
+    batch = pair("a", "b")  # each first for one of them: the batch goes by its smallest id, "a"'s
+    now = datetime.now(UTC)
+    for w in (a, b):
+        w.announced(now, batch)
+    await asyncio.sleep(0.1)
+    assert looks == ["a"]
+    for w in (a, b):  # a's claim took both, and both heard it
+        w.claimed(batch, by="a")
+    await asyncio.sleep(0.4)
+    assert looks == ["a"]  # b never looked
+    # Not heard: the next rank looks after its slot.
+    later = [batch[1] + 1000]
+    first, second = ranking(later[0], ["a", "b"])
+    for w in (a, b):
+        w.announced(datetime.now(UTC), later)
+    await asyncio.sleep(0.1)
+    assert looks == ["a", first]
+    await asyncio.sleep(0.35)
+    assert looks == ["a", first, second]
+    for w in (a, b):
+        w.close()
+
+
+async def test_the_slot_grows_with_the_time_the_first_claim_takes_to_be_heard() -> None:
+    looks: list[str] = []
+    b = announced_at("b", 0.05, looks)
+    assert b.slot_now() == 0.05
+    for attempt_id in range(1, 40):
+        first = ranking(attempt_id, ["a", "b"])[0]
+        b.announced(datetime.now(UTC) - timedelta(seconds=0.2), [attempt_id])  # due 200 ms ago: heard now
+        b.claimed([attempt_id], by=first)
+    # Claims by the first-ranked "a" were heard at once (b's own don't count): no longer slot.
+    assert b.slot_now() == 0.05
+    # A batch "a" is first for (by its smallest id), whose claim is heard 100 ms after it was due.
+    batch = [pair("a", "b")[0] + 1000 * n for n in range(10)]
+    b.announced(datetime.now(UTC), batch)
+    await asyncio.sleep(0.1)
+    b.claimed(batch, by="a")
+    assert 0.15 < b.slot_now() <= MAX_SLOT  # twice ~90 ms (the running mean of ten), capped
+    b.close()
 
 
 @pytest.mark.postgres
