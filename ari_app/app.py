@@ -96,6 +96,7 @@ class Runtime:
         sms_gateway: SmsGateway | None = None,
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         safety_poll: float | None = None,
+        hello_every: float | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -105,6 +106,8 @@ class Runtime:
         self.on_outcome = on_outcome
         # Wall seconds between looks at the store when nothing woke a loop (default: scheduler.safety_poll).
         self.safety_poll = settings.scheduler.safety_poll if safety_poll is None else safety_poll
+        # Wall seconds between a worker's hellos to the others (PostgreSQL; default: the safety poll's).
+        self.hello_every = self.safety_poll if hello_every is None else hello_every
         self.wakeups: WakeupListener | None = None
         self.metrics = Metrics()  # served on /metrics; fed by the worker, the web app and the database
         self._stack = contextlib.AsyncExitStack()
@@ -221,6 +224,7 @@ class Runtime:
                 on_outcome=self._outcome,
                 can_dial=lambda: events is not None and events.connected,
                 safety_poll=None,  # the SafetyNet below looks for every loop
+                hello_every=self.hello_every,
                 pacer=make_pacer(engine, s.calls.calls_per_second),
             )
         self.worker, self.events = worker, events
@@ -279,7 +283,7 @@ class Runtime:
             self._spawn(worker.run(), "worker")
             dsn = listen_dsn(s.database.url)
             if dsn is not None:  # PostgreSQL: other processes' intake wakes this worker
-                self.wakeups = WakeupListener(dsn, worker.wake, worker.due)
+                self.wakeups = WakeupListener(dsn, worker.wake, worker.due, worker.announcements)
                 self._spawn(self.wakeups.run(self._stop), "wakeups")
         self._spawn(sms.run(self._stop), "sms-sender")
         # One read every safety_poll seconds for all three loops: what no wake-up announced.

@@ -245,6 +245,9 @@ class SchedulerSettings(_Section):
     # nothing woke them: wake-ups and the timer to the next due row do the work, this only catches what
     # nobody announced (a lost NOTIFY, a row written by another program). Idle cost: bench/idle.py.
     safety_poll: float = Field(default=10.0, ge=5.0)
+    # PostgreSQL, several workers: wall seconds each worker waits per rank before claiming an attempt another
+    # process announced, so the first worker's claim is heard before the next looks (scheduler/announced.py).
+    claim_slot: float = Field(default=0.05, gt=0.0, le=5.0)
 
 
 class LimitsSettings(_Section):

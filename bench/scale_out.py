@@ -16,8 +16,9 @@ in wall time, and a "short call" would only add a retry and an SMS to the same l
 
 Requests: ``2 × --requests`` are written beforehand with ``Lifecycle.intake.submit`` (what intake writes), due
 far in the future. A phase makes its batch arrive open loop at ``--rate`` per second: every 50 ms the
-requests whose arrival time has come get ``due_at = now`` and one ``NOTIFY callback_attempts`` (what intake
-does: commit, then wake the workers). Phase 1: one worker; phase 2: ``--workers`` workers, on the next
+requests whose arrival time has come get ``due_at = now`` and one ``NOTIFY callback_attempts`` naming them,
+in one statement (what intake does: the NOTIFY, with the due time and the ids, sent by the transaction that
+made them due). Phase 1: one worker; phase 2: ``--workers`` workers, on the next
 batch. Measured per phase: throughput (attempts finished / seconds from the first arrival to the last
 end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /proc; ≥ 90 % of a core means
 the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
@@ -68,6 +69,7 @@ from ari_app.lifecycle import IntakeData, Lifecycle  # noqa: E402
 from ari_app.settings import load_settings  # noqa: E402
 from ari_app.store.engine import make_engine, make_sessionmaker  # noqa: E402
 from ari_app.store.migrate import upgrade  # noqa: E402
+from ari_app.store.queued import attempts_payload  # noqa: E402
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AUTH = basic_auth("callback", "callback")
@@ -359,12 +361,15 @@ async def run_phase(
             elapsed = time.monotonic() - t0
             due = min(len(ids), int(elapsed * args.rate) + 1)
             if due > released:
+                # What intake does: one transaction makes them due and NOTIFYs the due time and their ids.
+                now, batch = datetime.now(UTC), ids[released:due]
                 await conn.execute(
-                    "UPDATE attempts SET due_at = $2 WHERE id = ANY($1::int[])",
-                    ids[released:due],
-                    datetime.now(UTC),
+                    "WITH released AS (UPDATE attempts SET due_at = $2 WHERE id = ANY($1::int[])) "
+                    "SELECT pg_notify('callback_attempts', $3)",
+                    batch,
+                    now,
+                    attempts_payload(now, batch),
                 )
-                await conn.execute("SELECT pg_notify('callback_attempts', '')")
                 released = due
             if released == len(ids):
                 left = await conn.fetchval(

@@ -255,7 +255,7 @@ class Intake:
             request_id=request_id,
             reason="callback requested",
         )
-        store.insert_request_rows(
+        attempt_id = store.insert_request_rows(
             conn,
             consent=consent,
             notes=[note, tag_note],
@@ -276,7 +276,7 @@ class Intake:
             ),
         )
         # Core inserts: the session's commit hook can't see these rows, so say what they queued.
-        mark(session, Topic.ATTEMPTS, slot.at)
+        mark(session, Topic.ATTEMPTS, slot.at, ids=(attempt_id,))
         if router.webhook_urls:
             mark(session, Topic.WEBHOOKS, now)
         body = {"id": request_id, "contact_id": contact_id, "status": RequestStatus.PENDING, "merged": False}

@@ -5,8 +5,11 @@ Every loop (worker, SMS sender, webhook sender) waits on a ``DueTimer``: ``wake(
 now, ``due(at)`` for a row due later (one timer, to the earliest), and the safety net (``scheduler.
 safety_poll``, >= 5 s) for what nobody announced. A commit that queued something tells its own process
 (``store/queued.py``); on PostgreSQL it also NOTIFYs, inside its transaction, the attempts it made due
-(payload: the due time), and every worker LISTENs. A lost notification (listener reconnecting, database
-restart) only costs one safety-net poll, so every failure here is logged and otherwise ignored.
+(payload: the due time, and their ids when known), and every worker LISTENs; a claim NOTIFYs its worker and
+the ids it took (``callback_claimed``), and each worker says hello (``callback_workers``) on connecting and
+every ``scheduler.safety_poll`` seconds, so only one worker claims an announced attempt (``announced.py``,
+``peers.py``). A lost notification (listener reconnecting, database restart) only costs one safety-net poll,
+or a claim round in vain, so every failure here is logged and otherwise ignored.
 
 SMS and webhooks need no NOTIFY: every process that can queue them (``serve``, ``worker``) runs its own
 senders, and a NOTIFY would wake every process's sender to race for the same row.
@@ -26,7 +29,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
 from ..store.errors import describe, is_transient
-from ..store.queued import Queued, Topic, channel, earliest_due
+from ..store.queued import (
+    CLAIMED_CHANNEL,
+    WORKERS_CHANNEL,
+    Queued,
+    Topic,
+    channel,
+    earliest_due,
+    read_attempts_payload,
+    read_claimed_payload,
+)
+from .announced import Announced
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +60,46 @@ def listen_dsn(database_url: str) -> str | None:
 class WakeupListener:
     """One dedicated connection (a pooled one would be lost to the pool) that LISTENs and calls
     ``on_wake`` for every notification; it reconnects after a failure and wakes once on every (re)connect,
-    since notifications sent while it was away are gone."""
+    since notifications sent while it was away are gone. With ``announcements`` (a worker's), attempts
+    announced by id and the claims that took them go there instead, and it says hello to the other workers
+    on connecting and every ``peers.every`` seconds (the hello is its health check), and goodbye at stop."""
 
     def __init__(
-        self, dsn: str, on_wake: Callable[[], None], on_due: Callable[[datetime], None] | None = None
+        self,
+        dsn: str,
+        on_wake: Callable[[], None],
+        on_due: Callable[[datetime], None] | None = None,
+        announcements: Announced | None = None,
     ) -> None:
         self.dsn = dsn
         self.on_wake = on_wake
         self.on_due = on_due
+        self.announcements = announcements
         self.listening = asyncio.Event()
+        self._hello = asyncio.Event()  # say hello now (a worker we did not count alive said hello)
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        due = _parse_due(payload)
+        due, ids = read_attempts_payload(payload)
         if due is None or self.on_due is None:
             self.on_wake()  # no due time (an older sender, or a bare NOTIFY): look now
+        elif ids and self.announcements is not None:
+            self.announcements.announced(due, ids)
         else:
             self.on_due(due)
+
+    def _claimed(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self.announcements is not None:
+            worker, ids = read_claimed_payload(payload)
+            self.announcements.claimed(ids, worker)
+
+    def _worker(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self.announcements is None or len(payload) < 2:
+            return
+        peers = self.announcements.peers
+        if payload[0] == "+" and peers.heard(payload[1:]):
+            self._hello.set()  # a new worker: it learns of us now rather than at our next hello
+        elif payload[0] == "-":
+            peers.gone(payload[1:])
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -88,20 +125,26 @@ class WakeupListener:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _c: lost.set())
         await conn.add_listener(CHANNEL, self._notified)
+        if self.announcements is None:
+            self.listening.set()
+            self.on_wake()
+            while not stop.is_set() and not lost.is_set():
+                await _wait(stop, HEALTH_EVERY_S, lost)
+                if not stop.is_set() and not lost.is_set():
+                    await conn.execute("SELECT 1", timeout=TIMEOUT_S)
+            return
+        me = self.announcements.peers.me
+        await conn.add_listener(CLAIMED_CHANNEL, self._claimed)
+        await conn.add_listener(WORKERS_CHANNEL, self._worker)
         self.listening.set()
         self.on_wake()
+        every = min(HEALTH_EVERY_S, self.announcements.peers.every)
         while not stop.is_set() and not lost.is_set():
-            await _wait(stop, HEALTH_EVERY_S, also=lost)
-            if not stop.is_set() and not lost.is_set():
-                await conn.execute("SELECT 1", timeout=TIMEOUT_S)
-
-
-def _parse_due(payload: str) -> datetime | None:
-    try:
-        due = datetime.fromisoformat(payload)
-    except ValueError:
-        return None
-    return due if due.tzinfo is not None else None
+            self._hello.clear()
+            await conn.execute("SELECT pg_notify($1, $2)", WORKERS_CHANNEL, f"+{me}", timeout=TIMEOUT_S)
+            await _wait(stop, every, lost, self._hello)
+        if not lost.is_set():  # stopping: the others rank without us from now on
+            await conn.execute("SELECT pg_notify($1, $2)", WORKERS_CHANNEL, f"-{me}", timeout=TIMEOUT_S)
 
 
 class DueTimer:
@@ -150,7 +193,7 @@ class DueTimer:
             if left is not None and left <= 0:
                 return False
             self._changed.clear()
-            await _wait(stop, left, also=self._changed)
+            await _wait(stop, left, self._changed)
         return False
 
 
@@ -183,11 +226,9 @@ class SafetyNet:
                 self.on_due(due)
 
 
-async def _wait(stop: asyncio.Event, seconds: float | None, *, also: asyncio.Event | None = None) -> None:
-    """Sleep up to ``seconds`` (None: no limit); return early when ``stop`` (or ``also``) is set."""
-    waits = [asyncio.ensure_future(stop.wait())]
-    if also is not None:
-        waits.append(asyncio.ensure_future(also.wait()))
+async def _wait(stop: asyncio.Event, seconds: float | None, *also: asyncio.Event) -> None:
+    """Sleep up to ``seconds`` (None: no limit); return early when ``stop`` (or one of ``also``) is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (stop, *also)]
     try:
         await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

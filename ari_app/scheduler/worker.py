@@ -3,7 +3,8 @@
 A claim round runs when something is due: a wake-up (an attempt queued, in this process or, by NOTIFY, in
 another; a call of ours ended while due work waited for room), the timer to the next due attempt or to the
 next lease that may run out, or the slow safety-net poll (``scheduler.safety_poll``) for what nobody
-announced (``scheduler/wakeups.py``).
+announced (``scheduler/wakeups.py``). Attempts another process announced by id are claimed by one worker,
+the first by rank, while the others wait their slot (``scheduler/announced.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from .admission import TrunkLoad, start_attempt, trunk_load
+from .announced import Announced
 from .pacing import Pacer
+from .peers import Peers
 from .recovery import Recovery
 from .wakeups import DueTimer
 
@@ -72,6 +75,7 @@ class Worker:
         worker_id: str,
         server: str,
         safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
+        hello_every: float = 10.0,  # wall seconds between hellos to the other workers (peers.py)
         on_outcome: Callable[[int, AttemptResult], None] | None = None,
         pacer: Pacer,
         can_dial: Callable[[], bool] = lambda: True,
@@ -102,6 +106,13 @@ class Worker:
         self._limited = False  # the last round left due work unclaimed for want of room: a call ending wakes
         self.timer = DueTimer(clock, safety_poll)
         self._woken = False  # this round was woken for work due now (the next due time is known already)
+        self.announcements = Announced(
+            clock,
+            Peers(worker_id, hello_every),
+            settings.scheduler.claim_slot,
+            look=self._look,
+            wake=self.timer.wake,
+        )
         self._stopping = asyncio.Event()
         self.outcomes: dict[str, int] = {}
 
@@ -109,11 +120,22 @@ class Worker:
         self.timer.wake()
 
     def due(self, at: datetime) -> None:
-        """An attempt is due at ``at``: a round then (at once if it is due already)."""
-        self.timer.due(at)
+        """An attempt is due at ``at``: a round then (at once if it is due already). Not for one announced
+        by id whose look is planned (the safety net sees it waiting for its first worker's claim)."""
+        if not self.announcements.looking(at):
+            self.timer.due(at)
+
+    def _look(self) -> None:
+        """This worker's slot for an announced attempt nobody was heard claiming: a round if it has room.
+        Without room it passes (the next rank claims after its slot); a call of ours ending looks again."""
+        if self.can_dial() and len(self._tasks) < self.settings.calls.max_concurrent:
+            self.timer.wake()
+        else:
+            self._limited = True
 
     def stop(self) -> None:
         self._stopping.set()
+        self.announcements.close()
         self.timer.wake()
 
     def _room_made(self) -> None:
@@ -152,6 +174,7 @@ class Worker:
                     log.warning("claiming due attempts failed: database unavailable (%s)", describe(exc))
                 self._woken = await self.timer.wait(self._stopping)
         finally:
+            self.announcements.close()
             # SIGTERM: stop claiming, let live calls finish up to a bound, then cancel what is left.
             if self._tasks:
                 _done, pending = await asyncio.wait(self._tasks, timeout=shutdown_timeout)
@@ -195,17 +218,21 @@ class Worker:
             capacity = min(capacity, math.ceil(calls.calls_per_second * PACED_CLAIM_WINDOW) - self._starting)
         limit = min(capacity, CLAIM_BATCH)
         new: list[int] = []
+        claimed_at = self.clock.now()
         if limit > 0:
             new = await claim_due_attempts(
                 self.sessions,
-                now=self.clock.now(),
+                now=claimed_at,
                 worker=self.worker_id,
                 lease_seconds=lease_seconds(self.settings.calls, self.clock),
                 # A small batch per round: claimed work waits on this worker alone, so a greedy claim
                 # starves the other workers (measured in bench/scale_out.py).
                 limit=limit,
             )
+        self.announcements.claimed(ids + new)
         if limit > 0 and len(new) < limit:
+            # Every announced attempt due by then was claimed, by us or another worker (or isn't waiting).
+            self.announcements.settle(claimed_at)
             # All that is due now is claimed: sleep until the next attempt is due or a lease may run out.
             # Read after the timer, the safety net or at start; a wake-up (most rounds, and every worker's
             # for each NOTIFY) keeps the time it knows, so a round that finds nothing costs no more reads.
@@ -214,9 +241,11 @@ class Worker:
                 attempt_at, lease_end = await next_due(self.sessions)
                 whole_lease = read_at + timedelta(seconds=lease_seconds(self.settings.calls, self.clock))
                 self._takeover_after = whole_lease if lease_end is None else min(lease_end, whole_lease)
-                for at in (attempt_at, lease_end):
-                    if at is not None:
-                        self.timer.due(at)
+                if attempt_at is not None and not self.announcements.holds(attempt_at):
+                    # (An announced one has its own look, at this worker's slot for it.)
+                    self.timer.due(attempt_at)
+                if lease_end is not None:
+                    self.timer.due(lease_end)
         elif limit == CLAIM_BATCH:
             self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
         else:

@@ -1,6 +1,9 @@
 """Claiming due attempts under a lease, so many workers never run the same attempt twice.
 
-PostgreSQL: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id``.
+PostgreSQL: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id``; where attempts are
+announced (``store/queued.py``), the same statement NOTIFYs ``callback_claimed`` with its worker and the ids
+it took, so the other workers know those announced attempts are settled and that worker is alive (delivered at
+commit, only if it took something).
 SQLite ignores SKIP LOCKED silently, so there a claim is compare-and-set: read candidates, then one
 conditional UPDATE per row that only matches the row exactly as it was read; its row count says who won.
 A lease that runs out (its worker died or hung) makes the attempt claimable again: it is taken over.
@@ -9,14 +12,28 @@ A lease that runs out (its worker died or hung) makes the attempt claimable agai
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    Update,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus
 from ari_app.store.models import Attempt
-from ari_app.store.queued import Topic, mark
+from ari_app.store.queued import CLAIMED_CHANNEL, Topic, announces, mark
 
 
 def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
@@ -66,6 +83,8 @@ async def claim_due_attempts(
                 .returning(Attempt.id)
                 .execution_options(synchronize_session=False)
             )
+            if announces(session, Topic.ATTEMPTS):
+                return sorted((await session.scalars(_announcing(stmt, worker))).all())
             return sorted((await session.scalars(stmt)).all())
 
         rows = (
@@ -88,6 +107,20 @@ async def claim_due_attempts(
             if await _rowcount(session, cas.values(**claimed)) == 1:
                 won.append(attempt_id)
         return won
+
+
+def _announcing(claim: Update, worker: str) -> Select[Any]:
+    """The claim as ``WITH claimed AS (UPDATE … RETURNING id) SELECT id`` joined to one ``pg_notify`` of
+    the claimer and the ids taken (``<worker>;<id>,…``): one statement, and no NOTIFY when nothing was taken
+    (the join then has no row)."""
+    claimed = claim.cte("claimed")
+    ids = func.string_agg(cast(claimed.c.id, Text), ",")
+    notify = (
+        select(func.pg_notify(CLAIMED_CHANNEL, func.concat(literal(f"{worker};", Text), ids)).label("sent"))
+        .having(func.count() > 0)
+        .subquery("notified")
+    )
+    return select(claimed.c.id).join(notify, true())
 
 
 async def next_due(
@@ -182,7 +215,7 @@ async def release(
     async with session_maker() as session, session.begin():
         released = await _rowcount(session, stmt) == 1
         if released:  # due again: the workers hear of it at commit
-            mark(session, Topic.ATTEMPTS, now if due_at is None else due_at)
+            mark(session, Topic.ATTEMPTS, now if due_at is None else due_at, ids=(attempt_id,))
         return released
 
 

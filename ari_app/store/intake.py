@@ -79,9 +79,10 @@ def insert_request_rows(
     deliveries: Callable[[int], list[Row]] | None,
     tags: list[Row],
     attempt: Row,
-) -> None:
-    """A new request's other rows, one batch per table, in the order the ORM path writes them.
-    ``deliveries``: the webhook deliveries of the last event, given its id (None when there are none)."""
+) -> int:
+    """A new request's other rows, one batch per table, in the order the ORM path writes them; returns the
+    attempt's id. ``deliveries``: the webhook deliveries of the last event, given its id (None when there are
+    none)."""
     conn.execute(_INSERT_CONSENT, [consent])
     conn.execute(_INSERT_NOTES, notes)
     if deliveries is not None:  # the deliveries need the last event's id
@@ -92,4 +93,4 @@ def insert_request_rows(
     else:
         conn.execute(_INSERT_EVENTS, events)
     conn.execute(_INSERT_TAGS, tags)
-    conn.execute(_INSERT_ATTEMPT, [attempt])
+    return _insert_id(conn, _INSERT_ATTEMPT, attempt)

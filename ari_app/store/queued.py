@@ -6,11 +6,16 @@ sessions is seen when it is flushed; Core inserts say so with ``mark``. When the
 the process wakes its worker and senders at once, or sets one timer for a row that is due later. On
 PostgreSQL ``notify`` names the topics to announce to other processes: the NOTIFY is sent inside the same
 transaction (PostgreSQL delivers it at commit), so it costs no transaction of its own.
+
+The attempts' NOTIFY names them when it can: ``<due iso>;<id>,<id>,…`` (``attempts_payload``), so each worker
+knows which attempts a later ``callback_claimed`` (sent by the claim that took them) settles, and only one
+worker claims them (``scheduler/announced.py``). When an attempt was queued without its id, the attempts
+differ in due time, or there are too many to name, the payload is the due time alone: every worker claims.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -35,6 +40,15 @@ OnCommit = Callable[[Queued], None]
 _QUEUED = "callback.queued"
 _ON_COMMIT = "callback.on_commit"
 _NOTIFY = "callback.notify"
+_NAMED = "callback.named"  # attempt id -> its due time, for the attempts queued with their id
+_UNNAMED = "callback.unnamed"  # some attempt was queued without its id: announce the due time alone
+
+# At most this many attempt ids in one NOTIFY (its payload must stay under 8,000 bytes); more are announced
+# by their due time alone, and every worker claims as it would without names.
+MAX_NAMED = 100
+CLAIMED_CHANNEL = "callback_claimed"  # payload: the claimer and the ids it took, "<worker>;<id>,<id>,…"
+# Workers' hellos ("+<worker>", on start and every safety_poll seconds) and goodbyes ("-<worker>").
+WORKERS_CHANNEL = "callback_workers"
 
 
 def channel(topic: Topic) -> str:
@@ -51,11 +65,56 @@ def session_info(on_commit: OnCommit | None, notify: Collection[Topic]) -> dict[
     return {_ON_COMMIT: on_commit, _NOTIFY: frozenset(notify)}
 
 
-def mark(session: Session | AsyncSession, topic: Topic, due: datetime) -> None:
-    """Rows written without the ORM (Core inserts) that are due at ``due``."""
+def mark(
+    session: Session | AsyncSession, topic: Topic, due: datetime, ids: Iterable[int] | None = None
+) -> None:
+    """Rows written without the ORM (Core inserts) that are due at ``due``; for attempts, ``ids`` names
+    them (None: not known, the NOTIFY then gives the due time alone)."""
     queued: Queued = session.info.setdefault(_QUEUED, {})
     if topic not in queued or due < queued[topic]:
         queued[topic] = due
+    if topic is Topic.ATTEMPTS:
+        if ids is None:
+            session.info[_UNNAMED] = True
+        else:
+            named: dict[int, datetime] = session.info.setdefault(_NAMED, {})
+            named.update(dict.fromkeys(ids, due))
+
+
+def announces(session: Session | AsyncSession, topic: Topic) -> bool:
+    """Whether this session's transactions NOTIFY other processes of ``topic`` (PostgreSQL)."""
+    return topic in session.info.get(_NOTIFY, frozenset())
+
+
+def attempts_payload(due: datetime, ids: Collection[int]) -> str:
+    """The NOTIFY payload for attempts made due at ``due``: the due time, then the ids when they are few."""
+    if not ids or len(ids) > MAX_NAMED:
+        return due.isoformat()
+    return f"{due.isoformat()};{','.join(str(i) for i in sorted(ids))}"
+
+
+def read_attempts_payload(payload: str) -> tuple[datetime | None, list[int]]:
+    """The due time and ids of an attempts NOTIFY; (None, []) for a bare or unreadable one (look now)."""
+    when, _, names = payload.partition(";")
+    try:
+        due = datetime.fromisoformat(when)
+    except ValueError:
+        return None, []
+    return (due, read_ids(names)) if due.tzinfo is not None else (None, [])
+
+
+def read_claimed_payload(payload: str) -> tuple[str | None, list[int]]:
+    """The claimer and the ids of a ``callback_claimed`` NOTIFY (no claimer: an older sender's bare ids)."""
+    worker, _, ids = payload.rpartition(";")
+    return worker or None, read_ids(ids)
+
+
+def read_ids(payload: str) -> list[int]:
+    """Attempt ids as a NOTIFY gives them, "<id>,<id>,…" (none if unreadable)."""
+    try:
+        return [int(i) for i in payload.split(",") if i]
+    except ValueError:
+        return []
 
 
 _EARLIEST = select(
@@ -102,7 +161,9 @@ def _seen(session: Session, _flush: UOWTransaction) -> None:
     for obj in (*session.new, *session.dirty):
         seen = _due(obj)
         if seen is not None and seen[1] is not None:
-            mark(session, seen[0], seen[1])
+            # After the INSERT: a new attempt has its id here.
+            ids = (obj.id,) if isinstance(obj, Attempt) and obj.id is not None else None
+            mark(session, seen[0], seen[1], ids)
 
 
 @event.listens_for(QueueingSession, "before_commit")
@@ -114,14 +175,28 @@ def _announce(session: Session) -> None:
     queued: Queued = session.info.get(_QUEUED, {})
     for topic, due in queued.items():
         if topic in notify:
+            payload = due.isoformat()
+            if topic is Topic.ATTEMPTS:
+                payload = attempts_payload(due, _named_at(session, due))
             session.execute(
-                text("SELECT pg_notify(:channel, :due)"), {"channel": channel(topic), "due": due.isoformat()}
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": channel(topic), "payload": payload}
             )
+
+
+def _named_at(session: Session, due: datetime) -> list[int]:
+    """The attempts to name in the NOTIFY: all of them, when every one is known by id and due at ``due``
+    (the payload has one due time); otherwise none."""
+    named: dict[int, datetime] = session.info.get(_NAMED, {})
+    if session.info.get(_UNNAMED) or any(at != due for at in named.values()):
+        return []
+    return list(named)
 
 
 @event.listens_for(QueueingSession, "after_commit")
 def _committed(session: Session) -> None:
     queued: Queued | None = session.info.pop(_QUEUED, None)
+    session.info.pop(_NAMED, None)
+    session.info.pop(_UNNAMED, None)
     on_commit: OnCommit | None = session.info.get(_ON_COMMIT)
     if queued and on_commit is not None:
         on_commit(queued)
@@ -129,4 +204,5 @@ def _committed(session: Session) -> None:
 
 @event.listens_for(QueueingSession, "after_rollback")
 def _rolled_back(session: Session) -> None:
-    session.info.pop(_QUEUED, None)
+    for key in (_QUEUED, _NAMED, _UNNAMED):
+        session.info.pop(key, None)
