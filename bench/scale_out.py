@@ -394,11 +394,20 @@ async def run_phase(
     finally:
         for w in workers:
             w.stop()
-    # Backends report their counts when they exit (the workers' just did); the snapshot is refreshed first.
+    # A backend reports its counts when it exits, or up to 10 s late while it lives: wait until the workers'
+    # backends are gone, so their last commits are counted here and not in the next phase.
+    gone_by = time.monotonic() + 30.0
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    while await conn.fetchval(others) and time.monotonic() < gone_by:
+        phase.own_commits += 1
+        await asyncio.sleep(0.1)
+    phase.own_commits += 1
     await conn.execute("SELECT pg_stat_clear_snapshot()")
     commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
     # Every statement of ours ran in a transaction of its own: the first read, the snapshot's reset and those
-    # counted in the loop. What is left is the workers'.
+    # counted above. What is left is the workers'.
     phase.own_commits += 2
     phase.commits = int(await conn.fetchval(commits)) - int(commits0) - phase.own_commits
     rows = await conn.fetch(
