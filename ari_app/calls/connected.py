@@ -24,6 +24,10 @@ async def bridge_and_talk(call: Call, lead: LegState) -> AttemptResult:
     # With plain mixing Asterisk bridges two SIP legs natively the moment the second joins, and the admin's
     # keys never reach us (recording 16); dtmf_events keeps the media in Asterisk. The lead still hears them.
     bridge_type = "mixing,dtmf_events" if drop_key else "mixing"
+    # The lead's answer (queued when its event came) is stored before they are connected: recovery re-adopts
+    # a bridged call only from an answered lead leg, and a worker killed once they talk must not leave a
+    # lead that reads as never answered (a retry would ring them while they are still on the phone).
+    await call.r.journal.stored()
     await call.r.ari.create_bridge(bridge_type=bridge_type, bridge_id=call.bridge_id, name=call.bridge_id)
     call.bridge_created = True
     assert call.sub is not None

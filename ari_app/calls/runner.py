@@ -35,6 +35,9 @@ class LegJournal(Protocol):
     def observed(self, channel_id: str, event: Event | None, fields: dict[str, Any]) -> None:
         """An event seen on a leg (None: not worth keeping) and what it changed; stored soon, in order."""
 
+    async def stored(self) -> None:
+        """Everything journalled so far is stored when this returns."""
+
     async def settle(self, channel_ids: Iterable[str]) -> None:
         """Everything journalled so far is stored; these legs (ended) can be forgotten."""
 

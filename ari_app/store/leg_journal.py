@@ -128,9 +128,13 @@ class StoreJournal:
         if fact.event is not None or fact.fields:
             self._enqueue(fact)
 
+    async def stored(self) -> None:
+        """Wait until everything journalled so far is stored."""
+        await self._commit(_Fact(""))
+
     async def settle(self, channel_ids: Iterable[str]) -> None:
         """Wait until everything journalled so far is stored, then forget these (ended) legs."""
-        await self._commit(_Fact(""))
+        await self.stored()
         for channel_id in channel_ids:
             self._live.pop(channel_id, None)
 

@@ -51,6 +51,9 @@ class MemoryJournal:
         if fields:
             self.lines.append(("observed", channel_id, fields))
 
+    async def stored(self) -> None:
+        self.lines.append(("stored", "", {}))
+
     async def settle(self, channel_ids: Iterable[str]) -> None:
         return None
 
@@ -105,6 +108,11 @@ async def test_admin_first_then_the_lead_once_each_written_before_it_is_requeste
     assert intents == [ids.leg("admin"), ids.leg("lead")]
     first_update = next(i for i, line in enumerate(journal.lines) if line[1] == ids.leg("lead"))
     assert journal.lines[first_update][0] == "intent"  # the intent is written before anything else of the leg
+    lead = [(i, fields) for i, (_kind, leg, fields) in enumerate(journal.lines) if leg == ids.leg("lead")]
+    answered = next(i for i, fields in lead if fields.get("answered_at"))
+    bridged = next(i for i, fields in lead if fields.get("bridged_at"))
+    # The answer is stored before the lead is connected: recovery re-adopts a bridged call only from it.
+    assert any(kind == "stored" for kind, _leg, _f in journal.lines[answered:bridged])
 
 
 async def test_a_channel_id_already_taken_is_refused_and_the_owner_s_call_is_left_alone(
