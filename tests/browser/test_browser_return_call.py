@@ -51,7 +51,8 @@ async def test_the_message_a_lead_left_plays_on_their_contact_page(stack: Stack,
         }"""
     )
     assert played["error"] is None
-    assert 5 <= played["duration"] <= 9  # 6 s said; the x100 clock adds a little
+    # 6 s said; at x100 every 10 ms the machine is late is a second more of message (9.7 s seen under load)
+    assert 5 <= played["duration"] <= 12
     assert played["time"] > 0
     await screenshot(page, "contact-return-call-message", full_page=False)
 
