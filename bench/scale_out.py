@@ -31,7 +31,9 @@ Goals (issue 17; they hold on any number of cores, unlike a throughput ratio on 
 ``worker_cpu_ms_per_attempt`` (the one worker's CPU per finished attempt) <= 10; ``cpu_per_attempt_ratio``
 (CPU per finished attempt of workers, simulator and PostgreSQL together, ``--workers`` workers over one)
 <= 1.15; ``commits_per_attempt_N`` (with ``--workers`` workers) <= 5, the transactions PostgreSQL counted
-in the bench database less this process's own (its arrivals, one per 50 ms tick, stand for intake's);
+in the bench database less this process's own (its arrivals, one per 50 ms tick, stand for intake's; it
+also listens on the workers' channels and counts the NOTIFYs: PostgreSQL 15 reads each notification in a
+transaction of every listening backend, so ``notifies_per_attempt_N`` x N of the workers' commits are those);
 lateness_p99_ms < 500 with ``--workers`` workers; 0 double dials. The default rate (20/s) is one both
 phases keep up with, so the cores' oversubscription is not what is measured.
 """
@@ -70,7 +72,15 @@ from ari_app.lifecycle import IntakeData, Lifecycle  # noqa: E402
 from ari_app.settings import load_settings  # noqa: E402
 from ari_app.store.engine import make_engine, make_sessionmaker  # noqa: E402
 from ari_app.store.migrate import upgrade  # noqa: E402
-from ari_app.store.queued import attempts_payload  # noqa: E402
+from ari_app.store.queued import (  # noqa: E402
+    CLAIMED_CHANNEL,
+    WORKERS_CHANNEL,
+    Topic,
+    attempts_payload,
+    channel,
+)
+
+ATTEMPTS_CHANNEL = channel(Topic.ATTEMPTS)
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AUTH = basic_auth("callback", "callback")
@@ -185,6 +195,14 @@ class Bench:
     http: aiohttp.ClientSession
     sim_port: int = field(default_factory=free_port)
     children: list[Child] = field(default_factory=list)
+    notifications: list[str] = field(default_factory=list)  # the channels of the NOTIFYs heard, in order
+    listener_pid: int = 0  # the backend that hears them
+
+    async def listen(self, conn: asyncpg.Connection) -> None:
+        """Hear what the workers hear: every NOTIFY on their channels."""
+        self.listener_pid = conn.get_server_pid()
+        for name in (ATTEMPTS_CHANNEL, CLAIMED_CHANNEL, WORKERS_CHANNEL):
+            await conn.add_listener(name, lambda _c, _pid, ch, _payload: self.notifications.append(ch))
 
     @property
     def sim_url(self) -> str:
@@ -330,6 +348,7 @@ class Phase:
     wall: float = 0.0
     commits: int = 0  # transactions committed in the bench database during the phase, ours subtracted
     own_commits: int = 0  # this process's: the arrivals (intake's part) and its looks at what is left
+    notifications: int = 0  # NOTIFYs on the workers' channels (each costs every listening worker a read)
     outcomes: Counter[str] = field(default_factory=Counter)
     unfinished: Counter[str] = field(default_factory=Counter)
 
@@ -355,6 +374,7 @@ async def run_phase(
         commits0 = await conn.fetchval(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         )
+        heard = len(bench.notifications)
         t0 = time.monotonic()
         first_arrival = datetime.now(UTC)
         released = 0
@@ -386,6 +406,7 @@ async def run_phase(
                 break
             await asyncio.sleep(TICK_S if released < len(ids) else 0.25)
         wall = (finished_at or time.monotonic()) - t0
+        phase.notifications = len(bench.notifications) - heard
         phase.worker_cpu = [(proc_cpu(w.popen.pid) - c) / wall for w, c in zip(workers, cpu0, strict=True)]
         phase.sim_cpu = (proc_cpu(sim.popen.pid) - sim0) / wall
         phase.pg_cpu = (postgres_cpu() - pg0) / wall
@@ -398,17 +419,19 @@ async def run_phase(
     # backends are gone, so their last commits are counted here and not in the next phase.
     gone_by = time.monotonic() + 30.0
     others = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid NOT IN (pg_backend_pid(), $1)"
     )
-    while await conn.fetchval(others) and time.monotonic() < gone_by:
+    while await conn.fetchval(others, bench.listener_pid) and time.monotonic() < gone_by:
         phase.own_commits += 1
         await asyncio.sleep(0.1)
     phase.own_commits += 1
     await conn.execute("SELECT pg_stat_clear_snapshot()")
     commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
     # Every statement of ours ran in a transaction of its own: the first read, the snapshot's reset and those
-    # counted above. What is left is the workers'.
-    phase.own_commits += 2
+    # counted above; and PostgreSQL 15 reads each notification in a transaction of the listener's (ours too).
+    # What is left is the workers'.
+    phase.own_commits += 2 + phase.notifications
     phase.commits = int(await conn.fetchval(commits)) - int(commits0) - phase.own_commits
     rows = await conn.fetch(
         "SELECT status, outcome, due_at, started_at, ended_at FROM attempts WHERE id = ANY($1::int[])", ids
@@ -447,7 +470,9 @@ def describe(p: Phase) -> str:
         f"max {max(p.lateness_ms, default=float('nan')):.0f} ms; "
         f"worker CPU {cpu} of a core; simulator {p.sim_cpu * 100:.0f} %; PostgreSQL {p.pg_cpu * 100:.0f} %, "
         f"{p.commits / max(1, p.finished):.1f} commits per finished attempt by the workers (and "
-        f"{p.own_commits / max(1, p.finished):.1f} by this process's arrivals and looks); CPU ms per attempt "
+        f"{p.own_commits / max(1, p.finished):.1f} by this process's arrivals, looks and its listener), "
+        f"{p.notifications / max(1, p.finished):.1f} NOTIFYs per finished attempt (each read in a "
+        f"transaction by every listening worker); CPU ms per attempt "
         + ", ".join(f"{k} {v:.1f}" for k, v in cpu_ms_per_call(p).items())
         + f"; outcomes {dict(p.outcomes)}"
         + (f"; unfinished {dict(p.unfinished)}" if p.unfinished else "")
@@ -499,6 +524,8 @@ async def main() -> None:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
                 bench = Bench(logs, db_url, http)
                 conn = await asyncpg.connect(db_url.replace("+asyncpg", ""), timeout=10)
+                watch = await asyncpg.connect(db_url.replace("+asyncpg", ""), timeout=10)
+                await bench.listen(watch)
                 try:
                     sim = await bench.start_simulator(args.speed, args.admins, args.talk)
                     left = BUDGET_S - (time.monotonic() - began) - 40  # stops, results, the drop
@@ -519,6 +546,7 @@ async def main() -> None:
                     dials += await bench.dials()
                 finally:
                     await conn.close(timeout=10)
+                    await watch.close(timeout=10)
                     for child in bench.children:
                         child.stop()
     finally:
@@ -572,6 +600,8 @@ async def main() -> None:
         f"ceiling_ratio={ceiling:.2f} rate={args.rate:g} "
         f"commits_per_attempt_1={one.commits / max(1, one.finished):.1f} "
         f"commits_per_attempt_{args.workers}={commits_many:.1f} "
+        f"notifies_per_attempt_1={one.notifications / max(1, one.finished):.1f} "
+        f"notifies_per_attempt_{args.workers}={many.notifications / max(1, many.finished):.1f} "
         f"worker_cpu_ms_per_attempt={worker_ms:.1f} cpu_per_attempt_ratio={cpu_ratio:.2f} ok={ok}"
     )
 
