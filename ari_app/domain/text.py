@@ -12,6 +12,8 @@ _SPACES = re.compile(r"[ \t]+")
 
 
 def _drop_controls(text: str, *, keep_newlines: bool) -> str:
+    if text.isascii() and text.isprintable():
+        return text  # the common case, and nothing to drop: printable ASCII holds no control character
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     kept = []
     for ch in text:
