@@ -30,7 +30,7 @@ from ..logs import bind_log_ids, call_log
 from ..sms.templates import MessageKind
 from ..store.models import Attempt, CallbackRequest, Contact
 from ..store.requests import attempt_ending, attempt_starting
-from ..store.rows import attempt_row, event_row, note_row
+from ..store.rows import event_row, note_row
 from .closing import Closing
 from .context import Context
 from .labels import Labels
@@ -237,16 +237,8 @@ class Attempts:
                 request.status, request.closed_at = RequestStatus.INCOMPLETE, now
                 request.close_reason = "no allowed time to call again"
             else:
-                rows.attempt = attempt_row(
-                    request.id,
-                    number=found.last_number + 1,
-                    lead_attempt=request.lead_attempts_used + 1,
-                    final=attempt_is_final(request.lead_attempts_used, ctx.policy),
-                    kind=_RETRY_KINDS[decision.retry],
-                    due_at=slot.at,
-                    evidence=slot.evidence,
-                    now=now,
-                )
+                kind = _RETRY_KINDS[decision.retry]
+                rows.attempt = ctx.next_attempt_row(request, slot, kind=kind, number=found.last_number + 1)
                 next_at = slot.at
                 request.status = RequestStatus.PENDING
         else:

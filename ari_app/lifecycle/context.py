@@ -15,7 +15,7 @@ from ..domain.workflow import AttemptPolicy, attempt_is_final
 from ..settings import Settings
 from ..store.models import Attempt, CallbackRequest, Note
 from ..store.requests import next_attempt_number
-from ..store.rows import attempt_row, note_row
+from ..store.rows import Row, attempt_row, note_row
 from .tag_router import TagRouter, add_contact_event
 
 
@@ -52,19 +52,21 @@ class Context:
         self, session: AsyncSession, request: CallbackRequest, slot: Slot, *, kind: str
     ) -> Attempt:
         """The request's next attempt, due at ``slot``."""
-        now = self.clock.now()
-        attempt = Attempt(
-            **attempt_row(
-                request.id,
-                number=await next_attempt_number(session, request.id),
-                lead_attempt=request.lead_attempts_used + 1,
-                final=attempt_is_final(request.lead_attempts_used, self.policy),
-                kind=kind,
-                due_at=slot.at,
-                evidence=slot.evidence,
-                now=now,
-            )
-        )
+        number = await next_attempt_number(session, request.id)
+        attempt = Attempt(**self.next_attempt_row(request, slot, kind=kind, number=number))
         session.add(attempt)
         await session.flush()
         return attempt
+
+    def next_attempt_row(self, request: CallbackRequest, slot: Slot, *, kind: str, number: int) -> Row:
+        """The row of the request's next attempt (its ``number`` given), due at ``slot``."""
+        return attempt_row(
+            request.id,
+            number=number,
+            lead_attempt=request.lead_attempts_used + 1,
+            final=attempt_is_final(request.lead_attempts_used, self.policy),
+            kind=kind,
+            due_at=slot.at,
+            evidence=slot.evidence,
+            now=self.clock.now(),
+        )
