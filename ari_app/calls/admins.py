@@ -89,6 +89,12 @@ class AdminPicking:
         self.current = self._pool.offer(busy=self._busy | self._refused, avoid=self._avoid)
         return self.current
 
+    def ask_last(self, name: str | None) -> None:
+        """Offer ``name`` (who failed to answer the request's previous try) after every other free admin; the
+        start learns it in its own read, after the picking was made."""
+        if name is not None:
+            self._avoid = name
+
     def refused(self) -> None:
         """The database says the current admin is on another worker's call: not offered again."""
         if self.current is not None:

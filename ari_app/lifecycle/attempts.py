@@ -48,10 +48,18 @@ _RETRY_KINDS = {"lead": "lead", "admin": "admin_retry", "system": "system_retry"
 
 @dataclass(frozen=True)
 class Running:
-    """A start that may dial: the plan without its admin, and the attempt's columns once running."""
+    """A start that may dial: the plan without its admin, the attempt's columns once running, and the admin
+    who failed the request's previous try (asked last)."""
 
     start: AttemptStart
     columns: dict[str, Any]
+    failed_admin: str | None = None
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The claimed attempt has legs: it was in flight when its worker stopped. Nothing was written; it is to
+    be reconciled with Asterisk, never dialled again."""
 
 
 class Attempts:
@@ -63,12 +71,12 @@ class Attempts:
 
     async def begin(
         self, session: AsyncSession, attempt_id: int, *, app: str, server: str, trunk_limit: int | None = None
-    ) -> Running | None:
+    ) -> Running | InFlight | None:
         """What starting a claimed attempt writes, or None when it may not dial now (then it is rescheduled or
-        cancelled here). The request is marked calling here; the attempt's running columns are the caller's
-        to write together with its admin, in one conditional UPDATE (``scheduler/admission.py``), in the same
-        transaction. ``trunk_limit``: on PostgreSQL, the limit the trunk's commit trigger checks, set by the
-        same read."""
+        cancelled here), or ``InFlight`` (it has legs; nothing written). The request is marked calling here;
+        the attempt's running columns are the caller's to write together with its admin, in one conditional
+        UPDATE (``scheduler/admission.py``), in the same transaction. ``trunk_limit``: on PostgreSQL, the
+        limit the trunk's commit trigger checks, set by the same read."""
         ctx = self.ctx
         now = ctx.clock.now()
         found = await attempt_starting(
@@ -76,6 +84,8 @@ class Attempts:
         )
         if found is None or found.attempt.status != AttemptStatus.CLAIMED:
             return None
+        if found.in_flight:
+            return InFlight()
         attempt, request, contact = found.attempt, found.request, found.contact
         if request.status not in OPEN_REQUEST_STATUSES:
             attempt.status, attempt.updated_at = AttemptStatus.CANCELLED, now
@@ -133,7 +143,7 @@ class Attempts:
         start = AttemptStart(
             attempt_id=attempt.id, lead_phone=contact.phone, final=final, amd=amd_enabled(ctx.policy, final)
         )
-        return Running(start, columns)
+        return Running(start, columns, found.failed_admin)
 
     async def _tell_lead_time_moved(
         self, session: AsyncSession, contact: Contact, request: CallbackRequest, at: datetime

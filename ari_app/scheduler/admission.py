@@ -23,6 +23,7 @@ from ..calls.admins import AdminPicking
 from ..domain.attempts import AttemptPlan
 from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
+from ..lifecycle.attempts import InFlight
 from ..settings import AdminSettings
 from ..store.models import Attempt
 from ..store.requests import start_with_admin
@@ -40,7 +41,7 @@ RACES = 3
 @dataclass(frozen=True)
 class Admission:
     plan: AttemptPlan | None  # None: not started (see ``why``)
-    why: str  # started | not_startable | no_admin | trunk_full
+    why: str  # started | not_startable | in_flight | no_admin | trunk_full
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ async def start_attempt(
 ) -> Admission:
     """Mark the claimed attempt running with the first admin ``picking`` offers that the database lets us
     have, in one transaction: each admin tried costs one conditional UPDATE, not a transaction of its own.
-    When started, ``picking.current`` is the admin (still held); otherwise it holds none."""
+    When started, ``picking.current`` is the admin (still held); otherwise it holds none. An attempt that has
+    legs (its worker stopped mid-call) is left as it is: ``in_flight``, to be reconciled."""
     for _race in range(RACES):
         try:
             async with sessions.begin() as session:
@@ -97,6 +99,9 @@ async def start_attempt(
                 )
                 if running is None:
                     return Admission(None, "not_startable")
+                if isinstance(running, InFlight):
+                    return Admission(None, "in_flight")
+                picking.ask_last(running.failed_admin)
                 admin = await _take_admin(session, attempt_id, running.columns, picking)
                 if admin is None:
                     raise _NoAdmin

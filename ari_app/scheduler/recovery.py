@@ -70,28 +70,10 @@ class Recovery:
         return in_flight
 
     async def needs_reconcile(self, attempt_id: int) -> bool:
-        return (await self.before_start(attempt_id))[0]
-
-    async def before_start(self, attempt_id: int) -> tuple[bool, str | None]:
-        """For a claimed attempt, in one read: whether it has legs (in flight when its worker stopped: to be
-        reconciled, never dialled again), and the admin who failed the previous try of its request (asked
-        last this time)."""
-        has_legs = exists().where(Leg.attempt_id == attempt_id)
-        request_id = select(Attempt.request_id).where(Attempt.id == attempt_id).scalar_subquery()
-        previous = (
-            select(Attempt.admin_name)
-            .where(
-                Attempt.request_id == request_id,
-                Attempt.id != attempt_id,
-                Attempt.outcome == Outcome.ADMIN_UNAVAILABLE.value,
-            )
-            .order_by(Attempt.number.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        """Whether a claimed attempt has legs: in flight when its worker stopped, to be reconciled, never
+        dialled again. (A start asks the same in its own read: ``store/requests.attempt_starting``.)"""
         async with self.sessions() as session:
-            in_flight, admin = (await session.execute(select(has_legs, previous))).one()
-        return (True, None) if in_flight else (False, admin)
+            return bool(await session.scalar(select(exists().where(Leg.attempt_id == attempt_id))))
 
     async def reconcile(self, attempt_id: int) -> AttemptResult:
         async with self.sessions() as session:

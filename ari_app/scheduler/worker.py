@@ -151,7 +151,8 @@ class Worker:
         # Calls this worker had in flight in a previous life: each reconciled (or re-adopted) in its own task.
         for attempt_id in await self.recovery.recover_own(self.worker_id):
             self._starting += 1
-            task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
+            handle = self._handle(attempt_id, taken_over=True)
+            task = asyncio.create_task(handle, name=f"attempt-{attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         try:
@@ -250,34 +251,37 @@ class Worker:
             self.timer.wake()  # a full batch: more may be due, another round (after MIN_ROUND_GAP)
         else:
             self._limited = True  # no room now (admins, trunk, pace): a call of ours ending makes some
+        taken_over = set(ids)
         for attempt_id in ids + new:
             if attempt_id in self._handling:
                 continue  # our own live call whose lease looked stale: never run it twice
             self._starting += 1
-            task = asyncio.create_task(self._handle(attempt_id), name=f"attempt-{attempt_id}")
+            task = asyncio.create_task(
+                self._handle(attempt_id, taken_over=attempt_id in taken_over), name=f"attempt-{attempt_id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, attempt_id: int) -> None:
+    async def _handle(self, attempt_id: int, *, taken_over: bool = False) -> None:
+        """Start a claimed attempt and run its call, or reconcile it if it was in flight when its worker
+        stopped. ``taken_over``: claimed because its lease ran out (or ours from a previous life), so likely
+        in flight: asked first, before it waits for a start slot. Any other claim learns it in the start's
+        own read (a scheduled attempt has no legs; one whose lease ran out while a new claim took it may)."""
         self._handling.add(attempt_id)
         starting = True
         admin: str | None = None
         try:
-            in_flight, previous_admin = await retry_while_unavailable(
-                lambda: self.recovery.before_start(attempt_id), what=f"attempt {attempt_id}", within=10.0
-            )
-            if in_flight:
+            if taken_over and await retry_while_unavailable(
+                lambda: self.recovery.needs_reconcile(attempt_id), what=f"attempt {attempt_id}", within=10.0
+            ):
                 self._starting -= 1
                 starting = False
-                # In flight when its worker stopped: reconcile with Asterisk (a bridged call is re-adopted and
-                # may last), never dial again.
-                async with self._lease(attempt_id):
-                    await self.recovery.reconcile(attempt_id)
+                await self._reconcile(attempt_id)
                 return
             try:
                 await self.pacer.wait_for_slot()  # new calls per second, trunk-wide
                 # This round's view of who is busy elsewhere; the database settles the rest.
-                picking = self.pool.picking(busy=self._busy, avoid=previous_admin)
+                picking = self.pool.picking(busy=self._busy)
                 admission = await start_attempt(
                     self.sessions,
                     self.lifecycle,
@@ -299,6 +303,9 @@ class Worker:
                 self._starting -= 1
                 starting = False
                 self._room_made()
+            if admission.why == "in_flight":
+                await self._reconcile(attempt_id)
+                return
             plan = admission.plan
             if plan is None:
                 return
@@ -328,6 +335,12 @@ class Worker:
                 self.pool.release(admin)
             self._handling.discard(attempt_id)
             self._room_made()
+
+    async def _reconcile(self, attempt_id: int) -> None:
+        """In flight when its worker stopped: reconcile with Asterisk (a bridged call is re-adopted and may
+        last), never dial again."""
+        async with self._lease(attempt_id):
+            await self.recovery.reconcile(attempt_id)
 
     async def _give_back(self, attempt_id: int) -> None:
         async def give_back() -> None:

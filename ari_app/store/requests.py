@@ -10,6 +10,7 @@ from sqlalchemy import CursorResult, String, bindparam, exists, func, select, up
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from ..domain.outcomes import Outcome
 from ..domain.return_calls import RETURN_CALL_KIND
 from ..domain.statuses import (
     OPEN_REQUEST_STATUSES,
@@ -17,7 +18,7 @@ from ..domain.statuses import (
     UNSTARTED_ATTEMPT_STATUSES,
     AttemptStatus,
 )
-from .models import Attempt, Base, CallbackRequest, Contact, ContactTag, Dnc
+from .models import Attempt, Base, CallbackRequest, Contact, ContactTag, Dnc, Leg
 
 _OTHER = aliased(Attempt)
 # Tags travel in one column (a status tag is a configured name: never a control character).
@@ -27,14 +28,17 @@ TAG_SEPARATOR = "\x1f"
 @dataclass(frozen=True)
 class Starting:
     """What the start of a call reads (one statement): the attempt, its request and contact (ORM objects of
-    the session), whether the number is on the do-not-call list, and whether the lead is on a return call
-    about this request right now."""
+    the session), whether the number is on the do-not-call list, whether the lead is on a return call about
+    this request right now, whether the attempt has legs (it was in flight when its worker stopped: to be
+    reconciled, never dialled again), and the admin who failed the request's previous try (asked last)."""
 
     attempt: Attempt
     request: CallbackRequest
     contact: Contact
     listed: bool
     on_return_call: bool
+    in_flight: bool
+    failed_admin: str | None
 
 
 _STARTING = (
@@ -48,6 +52,16 @@ _STARTING = (
             _OTHER.kind == RETURN_CALL_KIND,
             _OTHER.status == AttemptStatus.RUNNING,
         ),
+        exists().where(Leg.attempt_id == Attempt.id),
+        select(_OTHER.admin_name)
+        .where(
+            _OTHER.request_id == CallbackRequest.id,
+            _OTHER.id != Attempt.id,
+            _OTHER.outcome == Outcome.ADMIN_UNAVAILABLE.value,
+        )
+        .order_by(_OTHER.number.desc())
+        .limit(1)
+        .scalar_subquery(),
     )
     .join(CallbackRequest, CallbackRequest.id == Attempt.request_id)
     .join(Contact, Contact.id == CallbackRequest.contact_id)
@@ -73,7 +87,7 @@ async def attempt_starting(
     row = result.one_or_none()
     if row is None:
         return None
-    return Starting(row[0], row[1], row[2], bool(row[3]), bool(row[4]))
+    return Starting(row[0], row[1], row[2], bool(row[3]), bool(row[4]), bool(row[5]), row[6])
 
 
 @dataclass(frozen=True)

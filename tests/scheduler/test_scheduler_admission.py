@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.calls.admins import AdminPicking, AdminPool
 from ari_app.clock import VirtualClock
+from ari_app.domain.attempts import AttemptResult
+from ari_app.domain.outcomes import Outcome
 from ari_app.lifecycle import IntakeData, Lifecycle
 from ari_app.scheduler.admission import start_attempt, trunk_load
 from ari_app.settings import AdminSettings, Settings, load_settings
 from ari_app.store.claims import claim_due_attempts
-from ari_app.store.models import Attempt
+from ari_app.store.models import Attempt, Leg
 
 OPEN = datetime.fromisoformat("2026-03-03T17:00:00+00:00")  # a Tuesday, noon in New York
 ADA = AdminSettings(name="ada", endpoint="PJSIP/ada")
@@ -170,3 +172,58 @@ async def test_a_live_call_marked_running_again_is_never_refused_by_the_trunk_li
         attempt.status, attempt.admin_name = "running", BOB.name
 
     assert await status_of(db_sessionmaker, second) == "running"
+
+
+async def test_the_admin_who_did_not_answer_the_last_try_is_asked_last_on_the_next(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The start learns who failed the request's previous try in its own read: the worker asks nothing before.
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    [first] = await due_attempts(db_sessionmaker, lifecycle, 1)
+    started = await start_attempt(
+        db_sessionmaker, lifecycle, first, picking=pick(ADA, BOB), app="w1", server="pbx", max_concurrent=20
+    )
+    assert started.plan is not None and started.plan.admin.name == "ada"
+    async with db_sessionmaker.begin() as session:
+        await lifecycle.attempts.finish(session, first, AttemptResult(Outcome.ADMIN_UNAVAILABLE, "no answer"))
+
+    later = OPEN + timedelta(hours=1)  # past the admin retry's delay, still open hours
+    [retry] = await claim_due_attempts(db_sessionmaker, now=later, worker="w1", lease_seconds=120.0, limit=5)
+    again = await start_attempt(
+        db_sessionmaker, lifecycle, retry, picking=pick(ADA, BOB), app="w1", server="pbx", max_concurrent=20
+    )
+
+    assert retry != first
+    assert again.plan is not None and again.plan.admin.name == "bob"
+
+
+async def test_a_claimed_attempt_with_legs_is_left_to_be_reconciled_not_started(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Its worker died mid-call and a new claim took it once the lease ran out: it must never be dialled again.
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    [attempt_id] = await due_attempts(db_sessionmaker, lifecycle, 1)
+    async with db_sessionmaker.begin() as session:
+        session.add(
+            Leg(
+                attempt_id=attempt_id,
+                role="lead",
+                try_no=1,
+                channel_id="cb-x-lead",
+                endpoint="PJSIP/x",
+                state="dialing",
+                created_at=OPEN,
+                updated_at=OPEN,
+            )
+        )
+
+    admission = await start_attempt(
+        db_sessionmaker, lifecycle, attempt_id, picking=pick(ADA), app="w2", server="pbx", max_concurrent=20
+    )
+
+    assert (admission.plan, admission.why) == (None, "in_flight")
+    async with db_sessionmaker() as session:
+        attempt = await session.get(Attempt, attempt_id)
+        assert attempt is not None
+        assert (attempt.status, attempt.admin_name, attempt.started_at) == ("claimed", None, None)
+    assert (await trunk_load(db_sessionmaker)).busy == frozenset()
