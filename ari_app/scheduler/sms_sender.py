@@ -11,6 +11,11 @@ a stop, or a send that fails unexpectedly, claimed messages not handed to the ga
 
 It looks at the outbox when woken (a commit queued a message), when the next queued message is due (one
 timer), or after the slow safety-net poll (``scheduler/wakeups.py``).
+
+Running (``run``), a round's results ("sent", failed, queued again) wait up to ``RESULT_GATHER_SECONDS`` to
+be written by the next round's claim, in its transaction: a text then costs one transaction, not two. A
+crash meanwhile leaves those texts "sending", marked failed ("interrupted") at the next start, as a crash
+between a send and its result always did; a stop writes them first.
 """
 
 from __future__ import annotations
@@ -21,7 +26,19 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Row, String, Update, bindparam, exists, func, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    String,
+    Update,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..clock import Clock
@@ -30,7 +47,7 @@ from ..domain.statuses import SmsStatus
 from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
 from ..store.errors import describe, is_transient, retry_while_unavailable
-from ..store.models import Contact, Dnc, SmsOutbox
+from ..store.models import Base, Contact, Dnc, SmsOutbox
 from .wakeups import DueTimer
 
 log = logging.getLogger(__name__)
@@ -80,6 +97,9 @@ _CLAIM = (
 _NEXT_DUE = select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED)
 
 _NO_SYNC = {"synchronize_session": False}
+# Wall seconds a result waits for the next round's claim to carry it (then a round of its own carries it).
+RESULT_GATHER_SECONDS = 0.25
+_RESULT_COLUMNS = ("status", "updated_at", "error", "sent_at", "provider_message_id", "next_try_at")
 
 
 def _unclaim(ids: Collection[int], now: datetime) -> Update:
@@ -102,6 +122,7 @@ class SmsSender:
         dlr_url: str | None = None,
         batch: int = 20,
         safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
+        result_gather: float = RESULT_GATHER_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -110,6 +131,10 @@ class SmsSender:
         self.dlr_url = dlr_url
         self.batch = batch
         self.timer = DueTimer(clock, safety_poll)
+        # Results the gateway gave that are not written yet, by message id: its columns' new values.
+        self._results: dict[int, dict[str, object]] = {}
+        self._hold_results = False  # running: results wait for the next round's claim (module docstring)
+        self.result_gather = result_gather
 
     async def fail_interrupted(self) -> int:
         """At start: messages left "sending" by a crash may have gone out; never send them again."""
@@ -134,18 +159,27 @@ class SmsSender:
     async def run(self, stop: asyncio.Event) -> None:
         await retry_while_unavailable(self.fail_interrupted, what="SMS outbox at start", within=60.0)
         woken = False
-        while not stop.is_set():
-            self.timer.start_round()
-            try:
-                # After a wake-up the next due time is known already; otherwise the claim reads it.
-                if await self.deliver_due(stop, time_next=not woken) == self.batch:
-                    self.timer.wake()  # a full batch: there may be more
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                # A database restart must not stop the outbox: what is queued stays queued.
-                log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
-            woken = await self.timer.wait(stop)
+        self._hold_results = True
+        try:
+            while not stop.is_set():
+                self.timer.start_round()
+                try:
+                    # After a wake-up the next due time is known already; otherwise the claim reads it.
+                    if await self.deliver_due(stop, time_next=not woken) == self.batch:
+                        self.timer.wake()  # a full batch: there may be more
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    # A database restart must not stop the outbox: what is queued stays queued.
+                    log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
+                if self._results:  # the next round carries them: no later than this
+                    gather = timedelta(seconds=self.result_gather * self.clock.speed)
+                    self.timer.due(self.clock.now() + gather)
+                woken = await self.timer.wait(stop)
+        finally:
+            self._hold_results = False
+            # The gateway has answered: record it, or the message stays "sending" and is never tried again.
+            await retry_while_unavailable(self._write_held_results, what="SMS results at stop")
 
     async def deliver_due(self, stop: asyncio.Event | None = None, *, time_next: bool = False) -> int:
         """Claim what is due, then send it; the number of messages claimed (up to ``batch``).
@@ -156,7 +190,9 @@ class SmsSender:
         own: texts to different numbers at once, each number's in order. A sender never reads a message
         another one has claimed."""
         now = self.clock.now()
+        carried = dict(self._results)  # the last rounds' results, written by this claim's transaction
         async with self.sessions.begin() as session:
+            await _write_results(session, carried)
             claimed = (
                 await session.execute(_CLAIM, {"now": now, "batch": self.batch}, execution_options=_NO_SYNC)
             ).all()
@@ -172,6 +208,7 @@ class SmsSender:
                     execution_options=_NO_SYNC,
                 )
             next_at = await session.scalar(_NEXT_DUE) if time_next and len(claimed) < self.batch else None
+        self._forget(carried)
         for at in later:
             self.timer.due(at)
         if next_at is not None:
@@ -184,10 +221,26 @@ class SmsSender:
         results = await asyncio.gather(
             *(self._send_in_order(rows, stop) for rows in by_number.values()), return_exceptions=True
         )
+        if not self._hold_results:
+            # Called on its own (not by ``run``): this round's results are written before it returns.
+            await retry_while_unavailable(self._write_held_results, what="SMS results")
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return len(claimed)
+
+    async def _write_held_results(self) -> None:
+        if not self._results:
+            return
+        carried = dict(self._results)
+        async with self.sessions.begin() as session:
+            await _write_results(session, carried)
+        self._forget(carried)
+
+    def _forget(self, written: dict[int, dict[str, object]]) -> None:
+        for sms_id, values in written.items():
+            if self._results.get(sms_id) is values:
+                del self._results[sms_id]
 
     async def _send_in_order(self, rows: list[Row[Any]], stop: asyncio.Event | None) -> None:
         started = 0
@@ -270,25 +323,44 @@ class SmsSender:
         await self._finish(sms_id, status=SmsStatus.SENT, provider_id=result.provider_message_id)
 
     async def _finish(self, sms_id: int, *, status: str, error: str | None = None, **extra: object) -> None:
+        """The gateway's answer, held until a transaction writes it (the next round's claim, or the round's
+        own end when ``deliver_due`` runs on its own)."""
         now = self.clock.now()
-        values: dict[str, object] = {"status": status, "updated_at": now}
-        if error is not None:
-            values["error"] = error
-        if status == SmsStatus.SENT:
-            values["sent_at"] = now
-        if "provider_id" in extra:
-            values["provider_message_id"] = extra["provider_id"]
-        if "next_try_at" in extra:
-            values["next_try_at"] = extra["next_try_at"]
+        self._results[sms_id] = {
+            "status": status,
+            "updated_at": now,
+            "error": error,
+            "sent_at": now if status == SmsStatus.SENT else None,
+            "provider_message_id": extra.get("provider_id"),
+            "next_try_at": extra.get("next_try_at"),
+        }
 
-        async def write() -> None:  # conditional on "sending": a second run changes nothing
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(SmsOutbox)
-                    .where(SmsOutbox.id == sms_id, SmsOutbox.status == SmsStatus.SENDING)
-                    .values(**values),
-                    execution_options=_NO_SYNC,
-                )
 
-        # The gateway has answered: record it, or the message stays "sending" and is never tried again.
-        await retry_while_unavailable(write, what=f"SMS {sms_id} result")
+# One conditional UPDATE for any number of results (executemany, on the table: an ORM entity's executemany
+# is a bulk update by primary key): only a message still "sending" changes, so writing a result twice
+# changes nothing. A column a result leaves None keeps its value.
+_OUTBOX = Base.metadata.tables["sms_outbox"]
+
+
+def _kept(column: str) -> ColumnElement[Any]:
+    return func.coalesce(bindparam(f"r_{column}", type_=_OUTBOX.c[column].type), _OUTBOX.c[column])
+
+
+_RESULTS = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("sms_id"), _OUTBOX.c.status == SmsStatus.SENDING)
+    .values(
+        status=bindparam("r_status", type_=_OUTBOX.c.status.type),
+        updated_at=bindparam("r_updated_at", type_=_OUTBOX.c.updated_at.type),
+        error=_kept("error"),
+        sent_at=_kept("sent_at"),
+        provider_message_id=_kept("provider_message_id"),
+        next_try_at=_kept("next_try_at"),
+    )
+)
+
+
+async def _write_results(session: AsyncSession, results: dict[int, dict[str, object]]) -> None:
+    if results:
+        rows = [{"sms_id": i, **{f"r_{k}": v[k] for k in _RESULT_COLUMNS}} for i, v in results.items()]
+        await session.execute(_RESULTS, rows, execution_options=_NO_SYNC)

@@ -322,3 +322,88 @@ async def test_a_batch_reaches_the_gateway_at_once_each_numbers_texts_in_order(
     assert [key.split(":")[0] for to, key in provider.got if to == NY_LEAD] == ["missed_call", "confirmation"]
     after = await rows(db_sessionmaker)
     assert {after[i].status for i in first} == {"sent"} and len(provider.got) == 4
+
+
+async def _until(what: Any, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await what():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_running_sender_writes_a_result_with_the_next_rounds_claim_in_one_transaction(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Running, a text costs one transaction: its result rides with the next round's claim."""
+    sender_engine, test_engine = engines
+    outbox = make_sessionmaker(test_engine)  # the test's own reads and writes, not counted
+    provider = Provider()
+    settings = load_settings(environ={}, overrides={})
+    clock = VirtualClock(MORNING, speed=1.0)
+    sms = SmsSender(
+        sessions=make_sessionmaker(sender_engine),
+        gateway=provider,
+        lifecycle=Lifecycle(settings, clock),
+        clock=clock,
+        safety_poll=None,
+        result_gather=60.0,  # no round of its own for a result during the test
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(sms.run(stop))
+    await asyncio.sleep(0.5)  # the start's own work (interrupted texts, the first round) is done
+    seen = watch(sender_engine)
+    [first] = await queue(outbox, NY_LEAD, ["missed_call"], MORNING)
+    sms.timer.wake()  # what the commit that queued it does in a worker
+    await _until(lambda: _provider_got(provider, 1))
+    [second] = await queue(outbox, "+12015550124", ["missed_call"], MORNING)
+    sms.timer.wake()
+    await _until(lambda: _provider_got(provider, 2))
+    assert (await rows(outbox))[first].status == "sent"  # written by the second text's claim
+    stop.set()
+    await running
+
+    assert {i: m.status for i, m in (await rows(outbox)).items()} == {first: "sent", second: "sent"}
+    # claim 1; claim 2 with result 1; result 2 at the stop
+    assert seen.transactions == 3, seen.statements
+
+
+async def test_a_result_is_written_soon_when_no_other_text_comes(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    provider = Provider()
+    sms = sender(db_sessionmaker, provider, VirtualClock(MORNING, speed=1.0))
+    stop = asyncio.Event()
+    [sms_id] = await queue(db_sessionmaker, NY_LEAD, ["missed_call"], MORNING)
+    running = asyncio.create_task(sms.run(stop))
+    try:
+        # Within a few RESULT_GATHER_SECONDS (0.25 s): a round of its own carries it, nothing else.
+        await _until(lambda: _sent_count(db_sessionmaker, 1), within=10.0)
+    finally:
+        stop.set()
+        await running
+    assert (await rows(db_sessionmaker))[sms_id].status == "sent"
+
+
+async def test_a_stopping_sender_writes_the_results_it_holds(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    provider = Provider()
+    sms = sender(db_sessionmaker, provider, VirtualClock(MORNING, speed=1.0))
+    stop = asyncio.Event()
+    [sms_id] = await queue(db_sessionmaker, NY_LEAD, ["missed_call"], MORNING)
+    running = asyncio.create_task(sms.run(stop))
+    await _until(lambda: _provider_got(provider, 1))
+    stop.set()  # before the round that would carry its result
+    await running
+
+    message = (await rows(db_sessionmaker))[sms_id]
+    assert (message.status, message.provider_message_id) == ("sent", f"p-{message.idempotency_key}")
+    assert message.sent_at is not None
+
+
+async def _sent_count(sessions: async_sessionmaker[AsyncSession], n: int) -> bool:
+    return sum(m.status == "sent" for m in (await rows(sessions)).values()) == n
+
+
+async def _provider_got(provider: Provider, n: int) -> bool:
+    return len(provider.got) >= n
