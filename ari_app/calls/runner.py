@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ..ari.client import AriClient
@@ -13,6 +13,7 @@ from ..clock import Clock
 from ..domain.attempts import AttemptPlan, AttemptResult
 from ..settings import Settings
 from ..store.amd_clips import ClipStore
+from ..store.leg_journal import Then
 from .attempt import AttemptCall
 from .media import MediaCatalog
 
@@ -38,8 +39,10 @@ class LegJournal(Protocol):
     async def stored(self) -> None:
         """Everything journalled so far is stored when this returns."""
 
-    async def settle(self, channel_ids: Iterable[str]) -> None:
-        """Everything journalled so far is stored; these legs (ended) can be forgotten."""
+    async def settle(self, channel_ids: Iterable[str], then: Then | None = None) -> bool:
+        """Everything journalled so far is stored; these legs (ended) can be forgotten. ``then`` (the call's
+        outcome) runs in the same transaction, after the facts, where it can: True when it ran and
+        committed; False: the caller writes it on its own."""
 
 
 class CallRunner:
@@ -70,17 +73,28 @@ class CallRunner:
         self._live: dict[int, AttemptCall] = {}
 
     async def run(self, plan: AttemptPlan) -> AttemptResult:
+        return (await self.run_recorded(plan, None))[0]
+
+    async def run_recorded(
+        self, plan: AttemptPlan, record: Callable[[AttemptResult], Then] | None
+    ) -> tuple[AttemptResult, bool]:
+        """Run the call; then store its last facts and, with them in one transaction, what ``record`` makes
+        of its result (its outcome). True when that outcome was stored; False: the caller stores it."""
         call = AttemptCall(self, plan)
         self._live[plan.attempt_id] = call
+        result: AttemptResult | None = None
         try:
-            return await call.run()
+            result = await call.run()
         finally:
             self._live.pop(plan.attempt_id, None)
+            then = record(result) if record is not None and result is not None else None
+            recorded = False
             try:
-                # The call's facts are stored before its outcome is (the caller records that next).
-                await self.journal.settle(list(call.legs))
+                # The call's facts are stored before its outcome is.
+                recorded = await self.journal.settle(list(call.legs), then)
             except Exception as exc:  # already logged by the journal; the outcome must still be recorded
                 log.warning("attempt %s: its last leg facts were not stored (%s)", plan.attempt_id, exc)
+        return result, recorded
 
     def supersede(self, attempt_id: int) -> bool:
         """The lead of this live attempt is calling us: end it at its next look, unless it dialled the lead

@@ -28,6 +28,7 @@ from ..lifecycle import Lifecycle
 from ..settings import CallsSettings, Settings
 from ..store.claims import claim_due_attempts, next_due, release, renew_lease
 from ..store.errors import describe, is_transient, retry_while_unavailable
+from ..store.leg_journal import Then
 from .admission import TrunkLoad, start_attempt, trunk_load
 from .announced import Announced
 from .pacing import Pacer
@@ -310,15 +311,27 @@ class Worker:
             if plan is None:
                 return
             admin = plan.admin.name  # held by the pool until the outcome is stored (busy till then)
-            async with self._lease(attempt_id):
-                result = await self.runner.run(plan)
 
-            async def finish() -> None:  # idempotent: an attempt already done is left alone
-                async with self.sessions.begin() as session:
+            ending = asyncio.Event()
+
+            def record(result: AttemptResult) -> Then:
+                async def write(session: AsyncSession) -> None:  # idempotent: a done attempt is left alone
+                    ending.set()
                     await self.lifecycle.attempts.finish(session, attempt_id, result)
 
-            # The call is over and its outcome only in memory: wait out a database restart to record it.
-            await retry_while_unavailable(finish, what=f"attempt {attempt_id} outcome")
+                return write
+
+            async with self._lease(attempt_id, ending):
+                # The outcome is written with the call's last facts, in their transaction, where it can be.
+                result, recorded = await self.runner.run_recorded(plan, record)
+
+            async def finish() -> None:
+                async with self.sessions.begin() as session:
+                    await record(result)(session)
+
+            if not recorded:
+                # The call is over and its outcome only in memory: wait out a database restart to record it.
+                await retry_while_unavailable(finish, what=f"attempt {attempt_id} outcome")
             self.outcomes[result.outcome.value] = self.outcomes.get(result.outcome.value, 0) + 1
             if self.on_outcome is not None:
                 self.on_outcome(attempt_id, result)
@@ -354,7 +367,10 @@ class Worker:
             # still ours until the lease runs out; then any worker takes it over
 
     @contextlib.asynccontextmanager
-    async def _lease(self, attempt_id: int):  # type: ignore[no-untyped-def]
+    async def _lease(self, attempt_id: int, ending: asyncio.Event | None = None):  # type: ignore[no-untyped-def]
+        """Keep the attempt's lease alive while the block runs. ``ending``: set once its outcome is being
+        written (inside the block): a renewal refused from then on means done, not taken over."""
+
         async def heartbeat() -> None:
             lease = lease_seconds(self.settings.calls, self.clock)
             while True:
@@ -374,7 +390,8 @@ class Worker:
                     log.warning("attempt %s: lease renewal failed (%s)", attempt_id, describe(exc))
                     continue
                 if not ok:
-                    log.error("attempt %s: lease lost to another worker", attempt_id)
+                    if ending is None or not ending.is_set():
+                        log.error("attempt %s: lease lost to another worker", attempt_id)
                     return
 
         task = asyncio.create_task(heartbeat(), name=f"lease-{attempt_id}")

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,8 @@ _MUTABLE = (
     "updated_at",
 )
 _MUTABLE_SET = frozenset(_MUTABLE)
+# Work a call's settle runs after its facts, in their transaction (its outcome: ``settle``).
+Then = Callable[[AsyncSession], Coroutine[Any, Any, None]]
 _legs = Base.metadata.tables["legs"]
 # Every changed leg's whole mutable set, by id: the same statement for every row, so one executemany.
 _UPDATE_LEGS = update(_legs).where(_legs.c.id == bindparam("leg_id"))
@@ -76,6 +79,9 @@ class _Fact:
     fields: dict[str, Any] = field(default_factory=dict)  # an update of the leg's row
     event: tuple[str, Mapping[str, Any], datetime] | None = None  # type, raw JSON, received at
     done: asyncio.Future[None] | None = None  # set once the fact is committed (or failed), if awaited
+    then: Then | None = None  # run after the batch's facts, in its transaction (``settle``)
+    context: contextvars.Context | None = None  # the settling call's (its log ids), for ``then``
+    ran: bool = False  # ``then`` ran and its transaction committed
 
 
 @dataclass
@@ -135,11 +141,21 @@ class StoreJournal:
         """Wait until everything journalled so far is stored."""
         await self._commit(_Fact(""))
 
-    async def settle(self, channel_ids: Iterable[str]) -> None:
-        """Wait until everything journalled so far is stored, then forget these (ended) legs."""
-        await self.stored()
-        for channel_id in channel_ids:
-            self._live.pop(channel_id, None)
+    async def settle(self, channel_ids: Iterable[str], then: Then | None = None) -> bool:
+        """Wait until everything journalled so far is stored, then forget these (ended) legs.
+
+        ``then`` (the call's outcome) runs in the same transaction, after the facts: one commit where there
+        were two, and the facts are still stored before the outcome. True when it ran and committed. If that
+        transaction fails, the facts are stored without it and this says False: the caller writes its
+        outcome in a transaction of its own (a fact the database refuses, or its outcome's own error, must
+        not cost the other)."""
+        fact = _Fact("", then=then, context=contextvars.copy_context())
+        try:
+            await self._commit(fact)
+        finally:
+            for channel_id in channel_ids:
+                self._live.pop(channel_id, None)
+        return fact.ran
 
     async def aclose(self) -> None:
         """Store what is queued, then stop the writer."""
@@ -177,7 +193,10 @@ class StoreJournal:
         self._queue.append(fact)
         self._queued.set()
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._run(), name="leg-journal")
+            # A context of its own: not the log ids of whichever call happened to start it.
+            self._writer = asyncio.get_running_loop().create_task(
+                self._run(), name="leg-journal", context=contextvars.Context()
+            )
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -200,6 +219,19 @@ class StoreJournal:
                 _finish(batch, RuntimeError("the leg journal failed"))
 
     async def _store(self, batch: list[_Fact]) -> None:
+        if any(f.then is not None for f in batch):
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                # Their callers write their outcomes on their own (``settle``); the facts go on without them.
+                log.warning("leg journal: an outcome could not be stored with its facts (%s)", describe(exc))
+                for f in batch:
+                    f.then = None
+            else:
+                for f in batch:
+                    f.ran = f.then is not None
+                _finish(batch, None)
+                return
         try:
             await retry_while_unavailable(
                 lambda: self._write(batch), what="leg journal", within=_FACT_RETRY_SECONDS
@@ -234,7 +266,7 @@ class StoreJournal:
             if f.fields:
                 updates.setdefault(f.channel_id, {}).update(f.fields)
         events = [f for f in batch if f.event is not None]
-        if not (intents or updates or events):
+        if not (intents or updates or events or any(f.then is not None for f in batch)):
             return
         live: dict[str, _LiveLeg] = {}  # what this transaction makes of the legs it touches
         async with self.sessions.begin() as session:
@@ -277,6 +309,9 @@ class StoreJournal:
                 ]
                 if values:
                     await session.execute(insert(LegEvent), values)
+            for f in batch:  # after the facts: a call's facts are stored before its outcome
+                if f.then is not None:  # in the settling call's context: its log lines name it
+                    await asyncio.get_running_loop().create_task(f.then(session), context=f.context)
         # Remembered only once committed: a rolled-back transaction's ids and values don't exist.
         self._live.update(live)
 

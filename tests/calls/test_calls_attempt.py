@@ -24,6 +24,7 @@ from ari_app.domain.outcomes import Outcome
 from ari_app.settings import AdminSettings, load_settings
 from ari_app.simulator import Scenario
 from ari_app.simulator.server import SimulatorServer
+from ari_app.store.leg_journal import Then
 
 SPEED = 50.0
 LEAD = "+12025550190"
@@ -54,8 +55,8 @@ class MemoryJournal:
     async def stored(self) -> None:
         self.lines.append(("stored", "", {}))
 
-    async def settle(self, channel_ids: Iterable[str]) -> None:
-        return None
+    async def settle(self, channel_ids: Iterable[str], then: Then | None = None) -> bool:
+        return False  # no database: the caller writes the outcome on its own
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from store_seed import T0, seed_attempts
 
 from ari_app.ari.events import parse_event
 from ari_app.clock import VirtualClock
+from ari_app.logs import bind_log_ids, current_log_ids
 from ari_app.store.leg_journal import StoreJournal
-from ari_app.store.models import Leg, LegEvent
+from ari_app.store.models import Attempt, Leg, LegEvent
 
 
 def channel_event(kind: str, channel_id: str, state: str = "Up", **extra: Any) -> Any:
@@ -277,3 +278,82 @@ async def test_facts_of_one_moment_share_a_transaction_and_an_awaited_fact_ends_
         assert await events_of(db_sessionmaker, lead) == ["ChannelStateChange"]
     finally:
         await journal.aclose()
+
+
+async def test_a_settle_stores_the_calls_last_facts_and_its_outcome_in_one_transaction_facts_first(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    lead = f"cb-{attempt}-lead-1"
+    await journal.leg_intent(attempt, "lead", 1, lead, "PJSIP/trunk/+12125550100")
+    ended = T0 + timedelta(seconds=30)
+    journal.observed(
+        lead,
+        channel_event("ChannelDestroyed", lead, cause=16, cause_txt="Normal Clearing"),
+        {"state": "ended", "ended_at": ended, "cause": 16},
+    )
+    commits: list[int] = []
+    event.listen(db_sessionmaker.kw["bind"].sync_engine, "commit", lambda _conn: commits.append(1))
+    seen_by_outcome: list[str] = []
+
+    async def outcome(session: AsyncSession) -> None:
+        # What the outcome's transaction sees of the leg: its last facts are written before it runs.
+        seen_by_outcome.append(str(await session.scalar(select(Leg.state).where(Leg.channel_id == lead))))
+        attempt_row = await session.get(Attempt, attempt)
+        assert attempt_row is not None
+        attempt_row.status, attempt_row.outcome = "done", "completed"
+
+    assert await journal.settle([lead], outcome) is True
+
+    assert len(commits) == 1
+    assert seen_by_outcome == ["ended"]
+    async with db_sessionmaker() as session:
+        assert (await session.get(Attempt, attempt)).outcome == "completed"  # type: ignore[union-attr]
+    assert await events_of(db_sessionmaker, lead) == ["ChannelDestroyed"]
+
+
+async def test_an_outcome_that_fails_does_not_take_the_calls_facts_with_it(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    (attempt,) = await seed_attempts(db_sessionmaker, [T0])
+    lead = f"cb-{attempt}-lead-1"
+    await journal.leg_intent(attempt, "lead", 1, lead, "PJSIP/trunk/+12125550100")
+    journal.leg_note(lead, state="ended", ended_at=T0 + timedelta(seconds=5))
+
+    async def broken(session: AsyncSession) -> None:
+        attempt_row = await session.get(Attempt, attempt)
+        assert attempt_row is not None
+        attempt_row.outcome = "completed"
+        raise RuntimeError("the outcome's own error")
+
+    # False: the caller writes its outcome in a transaction of its own; nothing of the broken one is kept.
+    assert await journal.settle([lead], broken) is False
+
+    assert (await legs(db_sessionmaker))[lead].state == "ended"
+    async with db_sessionmaker() as session:
+        assert (await session.get(Attempt, attempt)).outcome is None  # type: ignore[union-attr]
+
+
+async def test_an_outcome_written_with_the_facts_logs_under_its_own_calls_ids(
+    db_sessionmaker: async_sessionmaker[AsyncSession], journal: StoreJournal
+) -> None:
+    # The writer runs in a task of its own; the outcome's log lines must name the call that settles, not
+    # the call that happened to start the writer.
+    first, second = await seed_attempts(db_sessionmaker, [T0, T0])
+
+    async def first_call() -> None:
+        bind_log_ids(attempt_id=first)
+        await journal.leg_intent(first, "lead", 1, f"cb-{first}-lead-1", "PJSIP/trunk/+12125550100")
+
+    named: list[dict[str, str | int]] = []
+
+    async def outcome(session: AsyncSession) -> None:
+        named.append(current_log_ids())
+
+    async def second_call() -> bool:
+        bind_log_ids(attempt_id=second)
+        return await journal.settle([], outcome)
+
+    await asyncio.create_task(first_call())
+    assert await asyncio.create_task(second_call()) is True
+    assert [ids.get("attempt_id") for ids in named] == [second]
