@@ -99,6 +99,8 @@ _NEXT_DUE = select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == Sm
 _NO_SYNC = {"synchronize_session": False}
 # Wall seconds a result waits for the next round's claim to carry it (then a round of its own carries it).
 RESULT_GATHER_SECONDS = 0.25
+# Wall seconds before held results are tried again after a round the database was away for.
+RESULT_RETRY_SECONDS = 2.0
 _RESULT_COLUMNS = ("status", "updated_at", "error", "sent_at", "provider_message_id", "next_try_at")
 
 
@@ -163,6 +165,7 @@ class SmsSender:
         try:
             while not stop.is_set():
                 self.timer.start_round()
+                gather = self.result_gather
                 try:
                     # After a wake-up the next due time is known already; otherwise the claim reads it.
                     if await self.deliver_due(stop, time_next=not woken) == self.batch:
@@ -172,9 +175,9 @@ class SmsSender:
                         raise
                     # A database restart must not stop the outbox: what is queued stays queued.
                     log.warning("SMS outbox round failed: database unavailable (%s)", describe(exc))
+                    gather = max(gather, RESULT_RETRY_SECONDS)
                 if self._results:  # the next round carries them: no later than this
-                    gather = timedelta(seconds=self.result_gather * self.clock.speed)
-                    self.timer.due(self.clock.now() + gather)
+                    self.timer.due(self.clock.now() + timedelta(seconds=gather * self.clock.speed))
                 woken = await self.timer.wait(stop)
         finally:
             self._hold_results = False
