@@ -80,7 +80,9 @@ class _Fact:
     event: tuple[str, Mapping[str, Any], datetime] | None = None  # type, raw JSON, received at
     done: asyncio.Future[None] | None = None  # set once the fact is committed (or failed), if awaited
     then: Then | None = None  # run after the batch's facts, in its transaction (``settle``)
-    context: contextvars.Context | None = None  # the settling call's (its log ids), for ``then``
+    # The settling call's context and task name (its log ids: ``logs.current_log_ids``), for ``then``.
+    context: contextvars.Context | None = None
+    task_name: str | None = None
     ran: bool = False  # ``then`` ran and its transaction committed
 
 
@@ -149,7 +151,13 @@ class StoreJournal:
         transaction fails, the facts are stored without it and this says False: the caller writes its
         outcome in a transaction of its own (a fact the database refuses, or its outcome's own error, must
         not cost the other)."""
-        fact = _Fact("", then=then, context=contextvars.copy_context())
+        task = asyncio.current_task()
+        fact = _Fact(
+            "",
+            then=then,
+            context=contextvars.copy_context(),
+            task_name=task.get_name() if task is not None else None,
+        )
         try:
             await self._commit(fact)
         finally:
@@ -310,8 +318,9 @@ class StoreJournal:
                 if values:
                     await session.execute(insert(LegEvent), values)
             for f in batch:  # after the facts: a call's facts are stored before its outcome
-                if f.then is not None:  # in the settling call's context: its log lines name it
-                    await asyncio.get_running_loop().create_task(f.then(session), context=f.context)
+                if f.then is not None:  # as the settling call's task: its log lines name it
+                    loop = asyncio.get_running_loop()
+                    await loop.create_task(f.then(session), name=f.task_name, context=f.context)
         # Remembered only once committed: a rolled-back transaction's ids and values don't exist.
         self._live.update(live)
 

@@ -351,9 +351,10 @@ async def test_an_outcome_written_with_the_facts_logs_under_its_own_calls_ids(
         named.append(current_log_ids())
 
     async def second_call() -> bool:
-        bind_log_ids(attempt_id=second)
+        bind_log_ids(contact_id=7)
         return await journal.settle([], outcome)
 
     await asyncio.create_task(first_call())
-    assert await asyncio.create_task(second_call()) is True
-    assert [ids.get("attempt_id") for ids in named] == [second]
+    # A worker's attempt task is named after its attempt (``logs.current_log_ids`` reads it from there).
+    assert await asyncio.create_task(second_call(), name=f"attempt-{second}") is True
+    assert [(ids.get("attempt_id"), ids.get("contact_id")) for ids in named] == [(second, 7)]
