@@ -18,15 +18,15 @@ Requests: ``2 × --requests`` are written beforehand with ``Lifecycle.intake.sub
 far in the future. A phase makes its batch arrive open loop at ``--rate`` per second: every 50 ms the
 requests whose arrival time has come get ``due_at = now`` and one ``NOTIFY callback_attempts`` naming them,
 in one statement (what intake does: the NOTIFY, with the due time and the ids, sent by the transaction that
-made them due). Phase 1: one worker; phase 2: ``--workers`` workers, on the next
-batch. A phase lasts until its attempts are done and the texts their ends queued are sent (the console
-gateway, unpaced), so each phase's CPU and commits hold its own texts. Measured per phase: throughput (attempts finished / seconds from the first arrival to the last
-end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from /proc; ≥ 90 % of a core means
-the single worker was saturated) and the simulator's. Double dials from ``/_simulator/dials``: a channel id
-dialled twice, or two lead legs (``cb-{installation}-{attempt}-lead-…``) for one attempt. The last line
-holds the figures
-as key=value, and ``ceiling_ratio``: the most any number of workers could finish on this machine with every
-core busy at phase 1's CPU per attempt (workers, simulator, PostgreSQL and this process together).
+made them due). Phase 1: one worker; phase 2: ``--workers`` workers, on the next batch. A phase lasts until
+its attempts are done and the texts their ends queued are sent (the console gateway, unpaced), so each
+phase's CPU and commits hold its own texts. Measured per phase: throughput (attempts finished / seconds from
+the first arrival to the last end), lateness (``started_at − due_at``, p50/p99), each worker's CPU (from
+/proc; ≥ 90 % of a core means the single worker was saturated) and the simulator's. Double dials from
+``/_simulator/dials``: a channel id dialled twice, or two lead legs (``cb-{installation}-{attempt}-lead-…``)
+for one attempt. The last line holds the figures as key=value, and ``ceiling_ratio``: the most any number
+of workers could finish on this machine with every core busy at phase 1's CPU per attempt (workers,
+simulator, PostgreSQL and this process together).
 
 Goals (issue 17; they hold on any number of cores, unlike a throughput ratio on 2 shared cores):
 ``worker_cpu_ms_per_attempt`` (the one worker's CPU per finished attempt) <= 10; ``cpu_per_attempt_ratio``
@@ -34,7 +34,8 @@ Goals (issue 17; they hold on any number of cores, unlike a throughput ratio on 
 <= 1.15; ``commits_per_attempt_N`` (with ``--workers`` workers) <= 5, the transactions PostgreSQL counted
 in the bench database less this process's own (its arrivals, one per 50 ms tick, stand for intake's; it
 also listens on the workers' channels and counts the NOTIFYs: PostgreSQL 15 reads each notification in a
-transaction of every listening backend, so ``notifies_per_attempt_N`` x N of the workers' commits are those);
+transaction of every listening backend, so ``notifies_per_attempt_N`` x N of the workers' commits are those;
+``writes_per_attempt_N``: the workers' transactions that wrote, counted by transaction ids);
 lateness_p99_ms < 500 with ``--workers`` workers; 0 double dials. The default rate (20/s) is one both
 phases keep up with, so the cores' oversubscription is not what is measured.
 """
@@ -85,6 +86,8 @@ ATTEMPTS_CHANNEL = channel(Topic.ATTEMPTS)
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AUTH = basic_auth("callback", "callback")
+# The next transaction id to be assigned (reading it assigns none).
+NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
 # Texts queued or in flight: an attempt's end queues one (the bench's database holds one phase's at a time).
 UNSENT_TEXTS = "SELECT count(*) FROM sms_outbox WHERE status IN ('queued', 'sending')"
 TICK_S = 0.05  # arrivals are released in 50 ms steps, one NOTIFY per step
@@ -355,6 +358,11 @@ class Phase:
     commits: int = 0  # transactions committed in the bench database during the phase, ours subtracted
     own_commits: int = 0  # this process's: the arrivals (intake's part) and its looks at what is left
     notifications: int = 0  # NOTIFYs on the workers' channels (each costs every listening worker a read)
+    # Transactions that wrote (each assigned a transaction id, on the whole cluster) less this process's
+    # arrivals: the workers' durable commits. Unlike ``commits`` it holds no read-only transaction (LISTEN's
+    # reads, a look that found nothing) and does not depend on when a backend reports its counts.
+    writes: int = 0
+    own_writes: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     unfinished: Counter[str] = field(default_factory=Counter)
 
@@ -381,6 +389,7 @@ async def run_phase(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         )
         heard = len(bench.notifications)
+        xids0 = await conn.fetchval(NEXT_XID)
         t0 = time.monotonic()
         first_arrival = datetime.now(UTC)
         released = 0
@@ -399,6 +408,7 @@ async def run_phase(
                     attempts_payload(now, batch),
                 )
                 phase.own_commits += 1
+                phase.own_writes += 1
                 released = due
             if released == len(ids):
                 if finished_at is None:
@@ -444,6 +454,7 @@ async def run_phase(
     # What is left is the workers'.
     phase.own_commits += 2 + phase.notifications
     phase.commits = int(await conn.fetchval(commits)) - int(commits0) - phase.own_commits
+    phase.writes = int(await conn.fetchval(NEXT_XID)) - int(xids0) - phase.own_writes
     rows = await conn.fetch(
         "SELECT status, outcome, due_at, started_at, ended_at FROM attempts WHERE id = ANY($1::int[])", ids
     )
@@ -480,7 +491,8 @@ def describe(p: Phase) -> str:
         f"p99 {percentile(p.lateness_ms, 0.99):.0f} ms, "
         f"max {max(p.lateness_ms, default=float('nan')):.0f} ms; "
         f"worker CPU {cpu} of a core; simulator {p.sim_cpu * 100:.0f} %; PostgreSQL {p.pg_cpu * 100:.0f} %, "
-        f"{p.commits / max(1, p.finished):.1f} commits per finished attempt by the workers (and "
+        f"{p.commits / max(1, p.finished):.1f} commits per finished attempt by the workers "
+        f"({p.writes / max(1, p.finished):.1f} of them wrote; and "
         f"{p.own_commits / max(1, p.finished):.1f} by this process's arrivals, looks and its listener), "
         f"{p.notifications / max(1, p.finished):.1f} NOTIFYs per finished attempt (each read in a "
         f"transaction by every listening worker); CPU ms per attempt "
@@ -611,6 +623,8 @@ async def main() -> None:
         f"ceiling_ratio={ceiling:.2f} rate={args.rate:g} "
         f"commits_per_attempt_1={one.commits / max(1, one.finished):.1f} "
         f"commits_per_attempt_{args.workers}={commits_many:.1f} "
+        f"writes_per_attempt_1={one.writes / max(1, one.finished):.1f} "
+        f"writes_per_attempt_{args.workers}={many.writes / max(1, many.finished):.1f} "
         f"notifies_per_attempt_1={one.notifications / max(1, one.finished):.1f} "
         f"notifies_per_attempt_{args.workers}={many.notifications / max(1, many.finished):.1f} "
         f"worker_cpu_ms_per_attempt={worker_ms:.1f} cpu_per_attempt_ratio={cpu_ratio:.2f} ok={ok}"
