@@ -27,6 +27,9 @@ class LegJournal(Protocol):
         self, attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str
     ) -> None: ...
 
+    def stored_with_start(self, leg_id: int, row: dict[str, Any]) -> None:
+        """A leg whose intent row the attempt's start committed: ``leg_intent`` for it stores nothing more."""
+
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
         """Stored before this returns: what the call is about to act on."""
 
@@ -90,8 +93,10 @@ class CallRunner:
             then = record(result) if record is not None and result is not None else None
             recorded = False
             try:
-                # The call's facts are stored before its outcome is.
-                recorded = await self.journal.settle(list(call.legs), then)
+                # The call's facts are stored before its outcome is. (The admin's id too: its intent may have
+                # come with the start, before its leg was added.)
+                legs = [call.admin_id, *(call.legs.keys() - {call.admin_id})]
+                recorded = await self.journal.settle(legs, then)
             except Exception as exc:  # already logged by the journal; the outcome must still be recorded
                 log.warning("attempt %s: its last leg facts were not stored (%s)", plan.attempt_id, exc)
         return result, recorded

@@ -15,17 +15,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..calls.admins import AdminPicking
+from ..calls.ids import CallIds
 from ..domain.attempts import AttemptPlan
 from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..lifecycle.attempts import InFlight
 from ..settings import AdminSettings
-from ..store.models import Attempt
+from ..store.leg_journal import intent_row
+from ..store.models import Attempt, Base
 from ..store.requests import start_with_admin
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,16 @@ TRUNK_FULL = "callback_trunk_full"  # the constraint name the PostgreSQL trigger
 REQUEUE_DELAY = 5.0
 # Starts tried again after losing a race for an admin to another worker's simultaneous start.
 RACES = 3
+_LEGS = Base.metadata.tables["legs"]
+_INSERT_LEG = insert(_LEGS).returning(_LEGS.c.id)
 
 
 @dataclass(frozen=True)
 class Admission:
     plan: AttemptPlan | None  # None: not started (see ``why``)
     why: str  # started | not_startable | in_flight | no_admin | trunk_full
+    # The admin leg's id and intent row, stored by the start (given ``installation``): for the leg journal.
+    admin_leg: tuple[int, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,16 @@ async def start_attempt(
     app: str,
     server: str,
     max_concurrent: int,
+    installation: str | None = None,
 ) -> Admission:
     """Mark the claimed attempt running with the first admin ``picking`` offers that the database lets us
     have, in one transaction: each admin tried costs one conditional UPDATE, not a transaction of its own.
     When started, ``picking.current`` is the admin (still held); otherwise it holds none. An attempt that has
-    legs (its worker stopped mid-call) is left as it is: ``in_flight``, to be reconciled."""
+    legs (its worker stopped mid-call) is left as it is: ``in_flight``, to be reconciled.
+
+    With ``installation``, the admin leg's intent is stored by the same transaction (the call's first leg,
+    ``CallIds(installation, attempt).leg("admin")``): the call then rings the admin without a commit of its
+    own first. A worker that dies after the start finds the attempt in flight, as after any intent."""
     for _race in range(RACES):
         try:
             async with sessions.begin() as session:
@@ -105,7 +116,18 @@ async def start_attempt(
                 admin = await _take_admin(session, attempt_id, running.columns, picking)
                 if admin is None:
                     raise _NoAdmin
-            return Admission(running.start.with_admin(admin), "started")
+                admin_leg = None
+                if installation is not None:
+                    row = intent_row(
+                        attempt_id,
+                        "admin",
+                        1,
+                        CallIds(installation, attempt_id).leg("admin"),
+                        admin.endpoint,
+                        running.columns["started_at"],
+                    )
+                    admin_leg = (await session.scalar(_INSERT_LEG, row), row)
+            return Admission(running.start.with_admin(admin), "started", admin_leg)
         except _NoAdmin:
             break
         except IntegrityError as exc:

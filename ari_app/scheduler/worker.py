@@ -291,6 +291,7 @@ class Worker:
                     app=self.runner.app,
                     server=self.server,
                     max_concurrent=self.settings.calls.max_concurrent,
+                    installation=self.runner.installation,
                 )
             except Exception as exc:
                 if not is_transient(exc):
@@ -310,6 +311,8 @@ class Worker:
             plan = admission.plan
             if plan is None:
                 return
+            if admission.admin_leg is not None:  # stored by the start: the admin rings without a commit first
+                self.runner.journal.stored_with_start(*admission.admin_leg)
             admin = plan.admin.name  # held by the pool until the outcome is stored (busy till then)
 
             ending = asyncio.Event()

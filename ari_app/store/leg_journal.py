@@ -72,6 +72,22 @@ _legs = Base.metadata.tables["legs"]
 _UPDATE_LEGS = update(_legs).where(_legs.c.id == bindparam("leg_id"))
 
 
+def intent_row(
+    attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str, now: datetime
+) -> dict[str, Any]:
+    """A leg's row as its intent: before its channel is requested."""
+    return {
+        "attempt_id": attempt_id,
+        "role": role,
+        "try_no": try_no,
+        "channel_id": channel_id,
+        "endpoint": endpoint,
+        "state": LegStatus.INTENT,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 @dataclass
 class _Fact:
     channel_id: str
@@ -100,6 +116,7 @@ class StoreJournal:
         self.clock = clock
         self.gather = gather
         self._live: dict[str, _LiveLeg] = {}  # legs of live calls; forgotten when the call settles
+        self._with_start: set[str] = set()  # legs whose intent their start stored, not yet asked for
         self._queue: list[_Fact] = []
         self._queued = asyncio.Event()
         self._awaited = asyncio.Event()  # a queued fact has a caller waiting for it
@@ -110,19 +127,19 @@ class StoreJournal:
     async def leg_intent(
         self, attempt_id: int, role: str, try_no: int, channel_id: str, endpoint: str
     ) -> None:
-        """Stored before the channel is requested: a restarted worker finds it and never dials it again."""
-        now = self.clock.now()
-        row = {
-            "attempt_id": attempt_id,
-            "role": role,
-            "try_no": try_no,
-            "channel_id": channel_id,
-            "endpoint": endpoint,
-            "state": LegStatus.INTENT,
-            "created_at": now,
-            "updated_at": now,
-        }
+        """Stored before the channel is requested: a restarted worker finds it and never dials it again. A
+        leg whose intent its attempt's start stored already (``stored_with_start``) costs nothing here."""
+        if channel_id in self._with_start:
+            self._with_start.discard(channel_id)
+            return
+        row = intent_row(attempt_id, role, try_no, channel_id, endpoint, self.clock.now())
         await self._commit(_Fact(channel_id, intent=row))
+
+    def stored_with_start(self, leg_id: int, row: dict[str, Any]) -> None:
+        """A leg whose intent (``intent_row``) the attempt's start committed, in its own transaction: the
+        journal takes it as one of its live legs."""
+        self._live[row["channel_id"]] = _LiveLeg(leg_id, {c: row.get(c) for c in _MUTABLE})
+        self._with_start.add(row["channel_id"])
 
     async def leg_update(self, channel_id: str, **fields: Any) -> None:
         """Stored before this returns (the outcome of a request the orchestrator is about to act on)."""
@@ -163,6 +180,7 @@ class StoreJournal:
         finally:
             for channel_id in channel_ids:
                 self._live.pop(channel_id, None)
+                self._with_start.discard(channel_id)
         return fact.ran
 
     async def aclose(self) -> None:

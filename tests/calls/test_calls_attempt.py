@@ -55,6 +55,9 @@ class MemoryJournal:
     async def stored(self) -> None:
         self.lines.append(("stored", "", {}))
 
+    def stored_with_start(self, leg_id: int, row: dict[str, Any]) -> None:
+        return None
+
     async def settle(self, channel_ids: Iterable[str], then: Then | None = None) -> bool:
         return False  # no database: the caller writes the outcome on its own
 

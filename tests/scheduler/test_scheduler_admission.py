@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.calls.admins import AdminPicking, AdminPool
+from ari_app.calls.ids import CallIds
 from ari_app.clock import VirtualClock
 from ari_app.domain.attempts import AttemptResult
 from ari_app.domain.outcomes import Outcome
@@ -16,6 +17,7 @@ from ari_app.lifecycle import IntakeData, Lifecycle
 from ari_app.scheduler.admission import start_attempt, trunk_load
 from ari_app.settings import AdminSettings, Settings, load_settings
 from ari_app.store.claims import claim_due_attempts
+from ari_app.store.leg_journal import StoreJournal
 from ari_app.store.models import Attempt, Leg
 
 OPEN = datetime.fromisoformat("2026-03-03T17:00:00+00:00")  # a Tuesday, noon in New York
@@ -227,3 +229,46 @@ async def test_a_claimed_attempt_with_legs_is_left_to_be_reconciled_not_started(
         assert attempt is not None
         assert (attempt.status, attempt.admin_name, attempt.started_at) == ("claimed", None, None)
     assert (await trunk_load(db_sessionmaker)).busy == frozenset()
+
+
+async def test_the_start_stores_the_admin_legs_intent_so_ringing_the_admin_commits_nothing_first(
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    lifecycle = Lifecycle(settings(), VirtualClock(start=OPEN, speed=1.0))
+    [attempt_id] = await due_attempts(db_sessionmaker, lifecycle, 1)
+    started = await start_attempt(
+        db_sessionmaker,
+        lifecycle,
+        attempt_id,
+        picking=pick(BOB),
+        app="w1",
+        server="pbx",
+        max_concurrent=20,
+        installation="inst1",
+    )
+    assert started.why == "started" and started.admin_leg is not None
+    channel_id = CallIds("inst1", attempt_id).leg("admin")
+    async with db_sessionmaker() as session:
+        leg = await session.scalar(select(Leg).where(Leg.attempt_id == attempt_id))
+    assert leg is not None
+    assert (leg.channel_id, leg.role, leg.try_no, leg.endpoint, leg.state) == (
+        channel_id,
+        "admin",
+        1,
+        "PJSIP/bob",
+        "intent",
+    )
+
+    journal = StoreJournal(db_sessionmaker, lifecycle.clock)
+    try:
+        journal.stored_with_start(*started.admin_leg)
+        commits: list[int] = []
+        event.listen(db_sessionmaker.kw["bind"].sync_engine, "commit", lambda _conn: commits.append(1))
+        await journal.leg_intent(attempt_id, "admin", 1, channel_id, "PJSIP/bob")  # what ringing does
+        assert commits == []
+        await journal.leg_update(channel_id, state="requested")  # the journal writes to the start's row
+    finally:
+        await journal.aclose()
+    async with db_sessionmaker() as session:
+        states = list(await session.scalars(select(Leg.state).where(Leg.attempt_id == attempt_id)))
+    assert states == ["requested"]
