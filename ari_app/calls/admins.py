@@ -50,9 +50,9 @@ class AdminPool:
         self._held.add(candidates[0].name)
         return candidates[0]
 
-    def picking(self, *, busy: Collection[str] = (), avoid: str | None = None) -> AdminPicking:
+    def picking(self, *, busy: Collection[str] = ()) -> AdminPicking:
         """One start's way through the roster: each admin it is offered is held until given back."""
-        return AdminPicking(self, frozenset(busy), avoid)
+        return AdminPicking(self, frozenset(busy))
 
     def release(self, name: str) -> None:
         self._held.discard(name)
@@ -77,10 +77,10 @@ class AdminPicking:
     """The admins offered to one start, one at a time: the next free one in the pool's order, held for this
     start (no other start of this worker is offered it) until the call ends or the database refuses it."""
 
-    def __init__(self, pool: AdminPool, busy: frozenset[str], avoid: str | None) -> None:
+    def __init__(self, pool: AdminPool, busy: frozenset[str]) -> None:
         self._pool = pool
         self._busy = busy
-        self._avoid = avoid
+        self._avoid: str | None = None  # asked last (``ask_last``)
         self._refused: set[str] = set()
         self.current: AdminSettings | None = None
 
@@ -92,8 +92,7 @@ class AdminPicking:
     def ask_last(self, name: str | None) -> None:
         """Offer ``name`` (who failed to answer the request's previous try) after every other free admin; the
         start learns it in its own read, after the picking was made."""
-        if name is not None:
-            self._avoid = name
+        self._avoid = name
 
     def refused(self) -> None:
         """The database says the current admin is on another worker's call: not offered again."""

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,8 +26,8 @@ from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..lifecycle.attempts import InFlight
 from ..settings import AdminSettings
-from ..store.leg_journal import intent_row
-from ..store.models import Attempt, Base
+from ..store.leg_journal import insert_intent, intent_row
+from ..store.models import Attempt
 from ..store.requests import start_with_admin
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ TRUNK_FULL = "callback_trunk_full"  # the constraint name the PostgreSQL trigger
 REQUEUE_DELAY = 5.0
 # Starts tried again after losing a race for an admin to another worker's simultaneous start.
 RACES = 3
-_LEGS = Base.metadata.tables["legs"]
-_INSERT_LEG = insert(_LEGS).returning(_LEGS.c.id)
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ async def start_attempt(
                         admin.endpoint,
                         running.columns["started_at"],
                     )
-                    admin_leg = (await session.scalar(_INSERT_LEG, row), row)
+                    admin_leg = (await insert_intent(session, row), row)
             return Admission(running.start.with_admin(admin), "started", admin_leg)
         except _NoAdmin:
             break

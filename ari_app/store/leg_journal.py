@@ -88,6 +88,16 @@ def intent_row(
     }
 
 
+_INSERT_INTENTS = insert(_legs).returning(_legs.c.id, _legs.c.channel_id)
+
+
+async def insert_intent(session: AsyncSession, row: dict[str, Any]) -> int:
+    """Store one intent (``intent_row``) in the caller's transaction: the leg's id. For a leg whose intent
+    comes with another write (the attempt's start); the journal is then told (``stored_with_start``)."""
+    leg_id, _channel_id = (await session.execute(_INSERT_INTENTS, row)).one()
+    return int(leg_id)
+
+
 @dataclass
 class _Fact:
     channel_id: str
@@ -297,7 +307,7 @@ class StoreJournal:
         live: dict[str, _LiveLeg] = {}  # what this transaction makes of the legs it touches
         async with self.sessions.begin() as session:
             if intents:
-                rows = await session.execute(insert(Leg).returning(Leg.id, Leg.channel_id), intents)
+                rows = await session.execute(_INSERT_INTENTS, intents)
                 ids = {channel_id: leg_id for leg_id, channel_id in rows}
                 for intent in intents:
                     channel_id = intent["channel_id"]
