@@ -35,10 +35,13 @@ _KEPT = (StasisStart, Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelHangu
 
 def pbx_time(stamp: str) -> datetime | None:
     """An ARI event timestamp ("2026-11-26T06:59:04.681+0000"), or None when absent or unreadable."""
+    # fromisoformat reads Asterisk's stamps (Python >= 3.11) about 20x cheaper than strptime, which
+    # matters at ~14 stamps per attempt (bench/README.md, issue 17).
     try:
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+        when = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
         return None
+    return when if when.tzinfo is not None else None  # a stamp without its offset is unreadable
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ari_app.calls.legs import (
     drop_played,
     greeting_end_seconds,
     observe_leg,
+    pbx_time,
     talk_seconds,
 )
 
@@ -133,3 +134,13 @@ def test_the_greetings_end_is_the_last_talk_end_after_the_answer_on_the_pbxs_clo
     observe_leg(legs, _at("ChannelTalkingStarted", "2026-03-03T17:00:01.200+0000"), T0)
     observe_leg(legs, _at("ChannelTalkingFinished", "2026-03-03T17:00:09.500+0000", duration=8300), T0)
     assert greeting_end_seconds(lead) == 8.5
+
+
+def test_pbx_time_reads_asterisks_stamps_and_refuses_what_has_no_offset() -> None:
+    assert pbx_time("2026-11-26T06:59:04.681+0000") == datetime(2026, 11, 26, 6, 59, 4, 681000, tzinfo=UTC)
+    assert pbx_time("2026-11-26T08:59:04.681+0200") == datetime(2026, 11, 26, 6, 59, 4, 681000, tzinfo=UTC)
+    # Without an offset the stamp can't be put on the PBX's clock beside the others: unreadable, not naive.
+    assert pbx_time("2026-11-26T06:59:04.681") is None
+    assert pbx_time("") is None
+    assert pbx_time("yesterday") is None
+    assert pbx_time(None) is None  # type: ignore[arg-type]  # an event without a timestamp
