@@ -306,6 +306,7 @@ class Runtime:
         async def connected() -> None:
             if self.worker is not None:
                 self.worker.wake()
+            await runner.filter_events()
             await runner.resync()
 
         return connected

@@ -539,6 +539,23 @@ class AriClient:
         result = await self._request("GET", f"/applications/{_seg(app)}", "get_application")
         return self._expect(result, dict, "get_application")
 
+    async def filter_events(
+        self, app: str, *, allowed: Sequence[str] | None = None, disallowed: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Which event types Asterisk sends ``app`` (``PUT /applications/{app}/eventFilter``). A list left
+        None is not changed, unless both are: then both are cleared (Asterisk's rule for an empty body). An
+        empty allowed list allows every type; a disallowed type is dropped even if allowed. Asterisk drops
+        a filtered event before it is written to the socket. 404: no socket has registered ``app`` yet."""
+        filter_: dict[str, list[dict[str, str]]] = {}
+        if allowed is not None:
+            filter_["allowed"] = [{"type": kind} for kind in allowed]
+        if disallowed is not None:
+            filter_["disallowed"] = [{"type": kind} for kind in disallowed]
+        result = await self._request(
+            "PUT", f"/applications/{_seg(app)}/eventFilter", "filter_events", body=filter_
+        )
+        return result if isinstance(result, dict) else {}
+
     async def subscribe(self, app: str, event_source: str | Sequence[str]) -> dict[str, Any]:
         """``event_source``: "channel:ID", "bridge:ID", "endpoint:TECH/RES", "deviceState:NAME"."""
         params = {"eventSource": _join(event_source)}

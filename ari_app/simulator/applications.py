@@ -39,7 +39,7 @@ class AppRegistry:
         moment = self.pbx.now()
         for name in sorted(targets):
             app = self.apps.get(name)
-            if app is not None and app.sink is not None:
+            if app is not None and app.sink is not None and app.sends(kind):
                 app.sink.put_nowait(event(kind, moment, name, **fields))
 
     def emit_channel(self, kind: str, ch: Channel, apps: set[str] | None = None, **fields: Any) -> None:
@@ -52,9 +52,33 @@ class AppRegistry:
             "bridge_ids": [b.id for b in self.pbx.bridges.values() if name in b.subscribers],
             "endpoint_ids": [],
             "device_names": [],
-            "events_allowed": [],
-            "events_disallowed": [],
+            "events_allowed": list(self.apps[name].events_allowed) if name in self.apps else [],
+            "events_disallowed": list(self.apps[name].events_disallowed) if name in self.apps else [],
         }
+
+    def set_filter(self, app_name: str, body: Any) -> dict[str, Any]:
+        """PUT /applications/{app}/eventFilter as Asterisk 22 does it (res/stasis/app.c,
+        app_event_filter_set): no body or ``{}`` clears both lists; in an object, a missing key leaves its
+        list alone; a list must hold objects with a non-empty ``type``. Disallowed is set first, so a bad
+        allowed list after a good disallowed one still changes the disallowed list, as in Asterisk."""
+        app = self.apps.get(app_name)
+        if app is None:
+            raise AriError.message(404, "Application not found")
+        for key in ("disallowed", "allowed"):
+            if isinstance(body, dict) and body:
+                if key not in body:
+                    continue
+                value = body[key]
+            elif isinstance(body, dict) or body is None:
+                value = []
+            else:
+                value = body  # Asterisk takes a bare array as both lists
+            if not isinstance(value, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("type"), str) and f["type"] for f in value
+            ):
+                raise AriError.message(400, "Invalid format definition")
+            setattr(app, f"events_{key}", list(value))
+        return self.application_json(app_name)
 
     def subscribe(self, app_name: str, sources: list[str], subscribe: bool) -> dict[str, Any]:
         if app_name not in self.apps:

@@ -139,6 +139,9 @@ class Pbx:
     def subscribe(self, app_name: str, sources: list[str], subscribe: bool) -> dict[str, Any]:
         return self.app_registry.subscribe(app_name, sources, subscribe)
 
+    def set_filter(self, app_name: str, body: Any) -> dict[str, Any]:
+        return self.app_registry.set_filter(app_name, body)
+
     # ----------------------------------------------------------------- channels
     def channel(self, channel_id: str) -> Channel:
         return self.channel_registry.channel(channel_id)

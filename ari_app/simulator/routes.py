@@ -3,6 +3,7 @@ playback routes are in channel_routes.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -238,6 +239,18 @@ async def application_subscription(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+async def application_filter(request: web.Request) -> web.Response:
+    body: Any = None
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise AriError.message(400, "Invalid JSON body") from None
+    return json_response(pbx_of(request).set_filter(request.match_info["app"], body))
+
+
 def add_ari_routes(app: web.Application) -> None:
     r = app.router
     add_snoop_routes(r)
@@ -291,3 +304,4 @@ def add_ari_routes(app: web.Application) -> None:
     r.add_get("/ari/applications/{app}", application_get)
     r.add_post("/ari/applications/{app}/subscription", application_subscription)
     r.add_delete("/ari/applications/{app}/subscription", application_subscription)
+    r.add_put("/ari/applications/{app}/eventFilter", application_filter)

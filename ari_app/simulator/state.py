@@ -293,3 +293,13 @@ class Application:
     name: str
     sink: asyncio.Queue[dict[str, Any] | None] | None = None
     subscribe_all: bool = False
+    # PUT /applications/{app}/eventFilter, kept as given (lists of {"type": ...}), as Asterisk keeps them.
+    events_allowed: list[Any] = field(default_factory=list)
+    events_disallowed: list[Any] = field(default_factory=list)
+
+    def sends(self, kind: str) -> bool:
+        """Asterisk's rule (res/stasis/app.c, stasis_app_event_allowed): not disallowed, and allowed when
+        the allowed list is empty or names the type."""
+        if any(f.get("type") == kind for f in self.events_disallowed):
+            return False
+        return not self.events_allowed or any(f.get("type") == kind for f in self.events_allowed)

@@ -268,6 +268,11 @@ class FaultStack:
             assert resp.status == 200, await resp.text()
             return await resp.json()
 
+    async def application(self, name: str) -> dict[str, Any] | None:
+        """The PBX's view of a Stasis application (GET /ari/applications/{name}); None: not registered."""
+        async with self.http.get(f"{self.sim_url}/ari/applications/{name}", headers=self.auth) as resp:
+            return await resp.json() if resp.status == 200 else None
+
     async def channel(self, channel_id: str) -> dict[str, Any] | None:
         channels = await self.sim_get("channels")
         return next((c for c in channels if c.get("id") == channel_id), None)

@@ -14,6 +14,8 @@ import pytest
 from faults_harness import FaultStack, leg_id, wait_for
 from tcp_proxy import TcpProxy
 
+from ari_app.calls.runner import UNREAD_EVENTS
+
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.postgres]
 
 LEAD = "+12125550101"
@@ -94,6 +96,12 @@ async def test_pbx_restart_while_bridged_ends_the_attempt_and_the_lead_is_not_di
 
     await faults.wait_bridged(attempt)
     await faults.restart_simulator()  # every channel is gone, the worker's socket with them
+
+    async def filtered_again() -> bool:  # the new PBX knows nothing of the old one's filter
+        app = await faults.application("w1")
+        return app is not None and [f["type"] for f in app["events_disallowed"]] == list(UNREAD_EVENTS)
+
+    await wait_for(filtered_again, "the reconnected worker to set its event filter again", within=20.0)
 
     # The worker learns from the restarted PBX that its channels are gone: the call was bridged, so it
     # counts as the lead's attempt, judged by its talk time (a short call is tried again).
