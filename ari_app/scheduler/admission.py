@@ -26,6 +26,7 @@ from ..domain.statuses import AttemptStatus
 from ..lifecycle import Lifecycle
 from ..lifecycle.attempts import InFlight
 from ..settings import AdminSettings
+from ..store.engine import one_statement
 from ..store.leg_journal import insert_intent, intent_row
 from ..store.models import Attempt
 from ..store.requests import start_with_admin
@@ -58,6 +59,7 @@ class TrunkLoad:
 
 async def trunk_load(sessions: async_sessionmaker[AsyncSession]) -> TrunkLoad:
     async with sessions() as session:
+        await one_statement(session)
         names = list(
             await session.scalars(select(Attempt.admin_name).where(Attempt.status == AttemptStatus.RUNNING))
         )

@@ -46,6 +46,7 @@ from ..domain.calendar import NoSlotError, is_allowed, next_allowed_slot
 from ..domain.statuses import SmsStatus
 from ..lifecycle import ANSWERS_TO_THE_CONTACT, Lifecycle
 from ..sms.gateway import SmsGateway, SmsPermanentError, SmsTemporaryError
+from ..store.engine import one_statement
 from ..store.errors import describe, is_transient, retry_while_unavailable
 from ..store.models import Base, Contact, Dnc, SmsOutbox
 from .wakeups import DueTimer
@@ -236,8 +237,10 @@ class SmsSender:
         if not self._results:
             return
         carried = dict(self._results)
-        async with self.sessions.begin() as session:
+        async with self.sessions() as session:
+            await one_statement(session)  # one executemany; each text's row stands on its own
             await _write_results(session, carried)
+            await session.commit()
         self._forget(carried)
 
     def _forget(self, written: dict[int, dict[str, object]]) -> None:

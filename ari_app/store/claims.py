@@ -11,6 +11,7 @@ A lease that runs out (its worker died or hung) makes the attempt claimable agai
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +21,9 @@ from sqlalchemy import (
     Text,
     Update,
     and_,
+    bindparam,
     cast,
     func,
-    literal,
     or_,
     select,
     true,
@@ -30,9 +31,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from ari_app.domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus
-from ari_app.store.models import Attempt
+from ari_app.store.engine import one_statement
+from ari_app.store.models import Attempt, Base
 from ari_app.store.queued import CLAIMED_CHANNEL, Topic, announces, mark
 
 
@@ -41,6 +44,41 @@ def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
     if not scheduled:
         return expired
     return or_(and_(Attempt.status == AttemptStatus.SCHEDULED, Attempt.due_at <= now), expired)
+
+
+_ATTEMPTS = Base.metadata.tables["attempts"]
+_NOW = bindparam("now", type_=_ATTEMPTS.c.due_at.type)
+
+
+@functools.cache
+def _pg_claim(scheduled: bool, announce: bool) -> Executable:
+    """The PostgreSQL claim, built once per shape (Core, parameters bound at execution): built per round, its
+    construction and cache key cost more than the rest of a claim's CPU (profiled, issue 17)."""
+    expired = and_(_ATTEMPTS.c.status.in_(LEASED_ATTEMPT_STATUSES), _ATTEMPTS.c.lease_until < _NOW)
+    claimable = (
+        or_(and_(_ATTEMPTS.c.status == AttemptStatus.SCHEDULED, _ATTEMPTS.c.due_at <= _NOW), expired)
+        if scheduled
+        else expired
+    )
+    candidates = (
+        select(_ATTEMPTS.c.id)
+        .where(claimable)
+        .order_by(_ATTEMPTS.c.due_at, _ATTEMPTS.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    claim = (
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id.in_(candidates))
+        .values(
+            status=AttemptStatus.CLAIMED,
+            lease_owner=bindparam("worker", type_=_ATTEMPTS.c.lease_owner.type),
+            lease_until=bindparam("lease_until", type_=_ATTEMPTS.c.lease_until.type),
+            updated_at=bindparam("claimed_at", type_=_ATTEMPTS.c.updated_at.type),
+        )
+        .returning(_ATTEMPTS.c.id)
+    )
+    return _announcing(claim) if announce else claim
 
 
 async def claim_due_attempts(
@@ -61,62 +99,70 @@ async def claim_due_attempts(
     if limit <= 0:
         return []
     lease_until = now + timedelta(seconds=lease_seconds)
+    async with session_maker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            async with session.begin():
+                return await _claim_by_compare_and_set(session, now, worker, lease_until, limit, only_expired)
+        await one_statement(session)  # its own transaction: one round trip
+        stmt = _pg_claim(not only_expired, announces(session, Topic.ATTEMPTS))
+        params = {
+            "now": now,
+            "limit": limit,
+            "worker": worker,
+            "lease_until": lease_until,
+            "claimed_at": now,
+            "claimer": f"{worker};",
+        }
+        ids = sorted((await session.scalars(stmt, params)).all())
+        await session.commit()  # sends nothing in autocommit
+        return ids
+
+
+async def _claim_by_compare_and_set(
+    session: AsyncSession,
+    now: datetime,
+    worker: str,
+    lease_until: datetime,
+    limit: int,
+    only_expired: bool,
+) -> list[int]:
     claimed = {
         "status": AttemptStatus.CLAIMED,
         "lease_owner": worker,
         "lease_until": lease_until,
         "updated_at": now,
     }
-    async with session_maker() as session, session.begin():
-        if session.get_bind().dialect.name == "postgresql":
-            candidates = (
-                select(Attempt.id)
-                .where(_claimable(now, scheduled=not only_expired))
-                .order_by(Attempt.due_at, Attempt.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            stmt = (
-                update(Attempt)
-                .where(Attempt.id.in_(candidates))
-                .values(**claimed)
-                .returning(Attempt.id)
-                .execution_options(synchronize_session=False)
-            )
-            if announces(session, Topic.ATTEMPTS):
-                return sorted((await session.scalars(_announcing(stmt, worker))).all())
-            return sorted((await session.scalars(stmt)).all())
-
-        rows = (
-            await session.execute(
-                select(Attempt.id, Attempt.status, Attempt.lease_owner, Attempt.lease_until)
-                .where(_claimable(now, scheduled=not only_expired))
-                .order_by(Attempt.due_at, Attempt.id)
-                .limit(limit)
-            )
-        ).all()
-        won: list[int] = []
-        for attempt_id, status, owner, until in rows:
-            # Matches only if nobody changed the row since we read it (lease_until changes on every claim).
-            cas = update(Attempt).where(
-                Attempt.id == attempt_id,
-                Attempt.status == status,
-                Attempt.lease_owner.is_(None) if owner is None else Attempt.lease_owner == owner,
-                Attempt.lease_until.is_(None) if until is None else Attempt.lease_until == until,
-            )
-            if await _rowcount(session, cas.values(**claimed)) == 1:
-                won.append(attempt_id)
-        return won
+    rows = (
+        await session.execute(
+            select(Attempt.id, Attempt.status, Attempt.lease_owner, Attempt.lease_until)
+            .where(_claimable(now, scheduled=not only_expired))
+            .order_by(Attempt.due_at, Attempt.id)
+            .limit(limit)
+        )
+    ).all()
+    won: list[int] = []
+    for attempt_id, status, owner, until in rows:
+        # Matches only if nobody changed the row since we read it (lease_until changes on every claim).
+        cas = update(Attempt).where(
+            Attempt.id == attempt_id,
+            Attempt.status == status,
+            Attempt.lease_owner.is_(None) if owner is None else Attempt.lease_owner == owner,
+            Attempt.lease_until.is_(None) if until is None else Attempt.lease_until == until,
+        )
+        if await _rowcount(session, cas.values(**claimed)) == 1:
+            won.append(attempt_id)
+    return won
 
 
-def _announcing(claim: Update, worker: str) -> Select[Any]:
+def _announcing(claim: Update) -> Select[Any]:
     """The claim as ``WITH claimed AS (UPDATE … RETURNING id) SELECT id`` joined to one ``pg_notify`` of
-    the claimer and the ids taken (``<worker>;<id>,…``): one statement, and no NOTIFY when nothing was taken
-    (the join then has no row)."""
+    the claimer and the ids taken (``<worker>;<id>,…``, the prefix bound as ``claimer``): one statement, and
+    no NOTIFY when nothing was taken (the join then has no row)."""
     claimed = claim.cte("claimed")
     ids = func.string_agg(cast(claimed.c.id, Text), ",")
+    prefix = bindparam("claimer", type_=Text)
     notify = (
-        select(func.pg_notify(CLAIMED_CHANNEL, func.concat(literal(f"{worker};", Text), ids)).label("sent"))
+        select(func.pg_notify(CLAIMED_CHANNEL, func.concat(prefix, ids)).label("sent"))
         .having(func.count() > 0)
         .subquery("notified")
     )
@@ -131,6 +177,7 @@ async def next_due(
     due = select(func.min(Attempt.due_at)).where(Attempt.status == AttemptStatus.SCHEDULED)
     lease = select(func.min(Attempt.lease_until)).where(Attempt.status.in_(LEASED_ATTEMPT_STATUSES))
     async with session_maker() as session:
+        await one_statement(session)
         attempt, lease_end = (
             await session.execute(select(due.scalar_subquery(), lease.scalar_subquery()))
         ).one()

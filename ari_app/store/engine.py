@@ -85,6 +85,15 @@ def _swap_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) ->
         raise DisconnectionError("the server closed this connection")  # the pool retries with a new one
 
 
+async def one_statement(session: AsyncSession) -> None:
+    """Call first in a session whose work is a single statement (atomic on its own): on PostgreSQL it then
+    runs in autocommit, one round trip, where BEGIN and COMMIT (or ROLLBACK) would add two, each a socket
+    write and a wake-up on both sides (bench/README.md, issue 17). Nothing marked for commit
+    (``store/queued.mark``) is sent from such a session; SQLite is left as it is."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def make_sessionmaker(
     engine: AsyncEngine, *, on_commit: OnCommit | None = None, notify: Collection[Topic] | None = None
 ) -> async_sessionmaker[AsyncSession]:

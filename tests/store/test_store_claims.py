@@ -6,8 +6,12 @@ import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+import asyncpg
+import pytest
+from dbfixtures import private_pg_database
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store_seed import T0, seed_attempts
 
@@ -20,6 +24,8 @@ from ari_app.store import (
     release,
     renew_lease,
 )
+from ari_app.store.migrate import upgrade
+from ari_app.store.queued import CLAIMED_CHANNEL
 
 LEASE = 30.0
 
@@ -216,3 +222,55 @@ async def test_two_worker_processes_never_claim_the_same_attempt_twice(
     claims = Counter(i for ids_of_one in won for i in ids_of_one)
     assert sorted(claims) == sorted(ids)
     assert set(claims.values()) == {1}
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_claim_is_one_statement_without_begin_or_commit() -> None:
+    """What PostgreSQL receives for a claim round: the claim (with its NOTIFY) alone, in autocommit; BEGIN and
+    COMMIT around a single statement were two more round trips each (issue 17). Statements as SQLAlchemy
+    sends them; BEGIN, COMMIT and ROLLBACK as asyncpg sends them (its query logger: SQLAlchemy never sees
+    them as statements)."""
+    async with private_pg_database() as url:
+        await upgrade(url)
+        engine = make_engine(url)
+        sent: list[str] = []
+
+        def on_query(query: Any) -> None:
+            word = query.query.split()[0].rstrip(";").upper()
+            if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+                sent.append(word)
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.driver_connection.add_query_logger(on_query)
+
+        def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement.split()[0])
+
+        event.listen(engine.sync_engine, "connect", on_connect)
+        event.listen(engine.sync_engine, "before_cursor_execute", on_statement)
+        try:
+            sessions = make_sessionmaker(engine)
+            due = await seed_attempts(sessions, [T0 - timedelta(minutes=1), T0])
+            listener = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+            heard: list[str] = []
+            await listener.add_listener(CLAIMED_CHANNEL, lambda *args: heard.append(args[3]))
+            sent.clear()
+
+            ids = await claim_due_attempts(sessions, now=T0, worker="w1", lease_seconds=LEASE, limit=10)
+
+            assert ids == due
+            assert sent == ["WITH"]  # the one statement; no BEGIN, no COMMIT
+            assert (await attempt(sessions, due[0])).lease_owner == "w1"  # committed on its own
+            for _ in range(100):  # the NOTIFY went out with the statement's own commit
+                if heard:
+                    break
+                await asyncio.sleep(0.01)
+            assert heard == [f"w1;{due[0]},{due[1]}"]
+            await listener.close()
+            # A later plain transaction on the same pooled connection is a transaction again.
+            sent.clear()
+            async with sessions.begin() as session:
+                await session.execute(select(Attempt.id).limit(1))
+            assert sorted(sent) == ["BEGIN", "COMMIT", "SELECT"]
+        finally:
+            await engine.dispose()
