@@ -15,13 +15,17 @@ timer), or after the slow safety-net poll (``scheduler/wakeups.py``).
 Running (``run``), a round's results ("sent", failed, queued again) wait up to ``RESULT_GATHER_SECONDS`` to
 be written by the next round's claim, in its transaction: a text then costs one transaction, not two. A
 crash meanwhile leaves those texts "sending", marked failed ("interrupted") at the next start, as a crash
-between a send and its result always did; a stop writes them first.
+between a send and its result always did; a stop writes them first. After a round that claimed texts,
+the next waits up to ``ROUND_GAP_SECONDS`` for company (not after a full batch), so a busy worker's texts
+share claims.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +106,10 @@ _NO_SYNC = {"synchronize_session": False}
 RESULT_GATHER_SECONDS = 0.25
 # Wall seconds before held results are tried again after a round the database was away for.
 RESULT_RETRY_SECONDS = 2.0
+# Least wall seconds from a round that claimed texts to the next (a full batch goes on at once): texts
+# queued in quick succession (calls ending on a busy worker) then share one claim and its transaction, and
+# the results it carries. A text waits at most this long; one after a quiet spell goes at once.
+ROUND_GAP_SECONDS = 0.5
 _RESULT_COLUMNS = ("status", "updated_at", "error", "sent_at", "provider_message_id", "next_try_at")
 
 
@@ -126,6 +134,7 @@ class SmsSender:
         batch: int = 20,
         safety_poll: float | None = 10.0,  # None: a SafetyNet looks for it (wakeups.py)
         result_gather: float = RESULT_GATHER_SECONDS,
+        round_gap: float = ROUND_GAP_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -138,6 +147,7 @@ class SmsSender:
         self._results: dict[int, dict[str, object]] = {}
         self._hold_results = False  # running: results wait for the next round's claim (module docstring)
         self.result_gather = result_gather
+        self.round_gap = round_gap
 
     async def fail_interrupted(self) -> int:
         """At start: messages left "sending" by a crash may have gone out; never send them again."""
@@ -166,10 +176,13 @@ class SmsSender:
         try:
             while not stop.is_set():
                 self.timer.start_round()
+                started = time.monotonic()
                 gather = self.result_gather
+                claimed = 0
                 try:
                     # After a wake-up the next due time is known already; otherwise the claim reads it.
-                    if await self.deliver_due(stop, time_next=not woken) == self.batch:
+                    claimed = await self.deliver_due(stop, time_next=not woken)
+                    if claimed == self.batch:
                         self.timer.wake()  # a full batch: there may be more
                 except Exception as exc:
                     if not is_transient(exc):
@@ -180,6 +193,11 @@ class SmsSender:
                 if self._results:  # the next round carries them: no later than this
                     self.timer.due(self.clock.now() + timedelta(seconds=gather * self.clock.speed))
                 woken = await self.timer.wait(stop)
+                if 0 < claimed < self.batch:  # texts that came meanwhile (or soon) go together
+                    rest = self.round_gap - (time.monotonic() - started)
+                    if rest > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), rest)
         finally:
             self._hold_results = False
             # The gateway has answered: record it, or the message stays "sending" and is never tried again.

@@ -407,3 +407,48 @@ async def _sent_count(sessions: async_sessionmaker[AsyncSession], n: int) -> boo
 
 async def _provider_got(provider: Provider, n: int) -> bool:
     return len(provider.got) >= n
+
+
+async def test_texts_queued_in_quick_succession_share_one_round(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """After a round that sent a text, the next waits ``round_gap`` for company: two texts queued 0.1 s
+    apart go in one claim, which also carries the first text's result (without the gap: three claims)."""
+    sender_engine, test_engine = engines
+    outbox = make_sessionmaker(test_engine)
+    provider = Provider()
+    clock = VirtualClock(MORNING, speed=1.0)
+    sms = SmsSender(
+        sessions=make_sessionmaker(sender_engine),
+        gateway=provider,
+        lifecycle=Lifecycle(load_settings(environ={}, overrides={}), clock),
+        clock=clock,
+        safety_poll=None,
+        result_gather=60.0,  # results only ride with claims (or the stop) during the test
+        round_gap=1.0,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(sms.run(stop))
+    await asyncio.sleep(0.5)  # the start's own work is done
+    seen = watch(sender_engine)
+    [first] = await queue(outbox, NY_LEAD, ["missed_call"], MORNING)
+    sms.timer.wake()
+    await _until(lambda: _provider_got(provider, 1))
+    [second] = await queue(outbox, "+12015550124", ["missed_call"], MORNING)
+    sms.timer.wake()
+    await asyncio.sleep(0.1)
+    [third] = await queue(outbox, "+12015550125", ["missed_call"], MORNING)
+    sms.timer.wake()
+    await _until(lambda: _provider_got(provider, 3))
+    stop.set()
+    await running
+
+    assert {i: m.status for i, m in (await rows(outbox)).items()} == {
+        first: "sent",
+        second: "sent",
+        third: "sent",
+    }
+    claims = [s for s in seen.statements if s.startswith("WITH due AS")]
+    assert len(claims) == 2, seen.statements  # the first text's; the second and third together
+    # claim 1; claim 2 and 3 with result 1; results 2 and 3 at the stop
+    assert seen.transactions == 3, seen.statements
