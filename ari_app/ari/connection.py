@@ -209,6 +209,9 @@ class EventConnection:
                     ping_interval=self._ping_interval,
                     ping_timeout=self._ping_interval,
                     max_size=4 * 1024 * 1024,
+                    # Not offered: Asterisk never accepts it, and on a LAN it would cost both ends CPU for
+                    # every event to save bandwidth nobody is short of.
+                    compression=None,
                     proxy=None,
                     logger=_wire_log,
                 ) as ws:

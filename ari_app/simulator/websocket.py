@@ -28,7 +28,8 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     if "res_ari_events" in pbx.scenario.missing_modules:
         raise AriError.message(404, "Resource not found")  # as Asterisk without the module
     subscribe_all = request.query.get("subscribeAll", "").lower() in ("true", "1", "yes")
-    ws = web.WebSocketResponse(autoping=True)
+    # No permessage-deflate: Asterisk's WebSocket server accepts no extension (an offer is ignored).
+    ws = web.WebSocketResponse(autoping=True, compress=False)
     await ws.prepare(request)
     request.app[SOCKETS_KEY].add(ws)
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()

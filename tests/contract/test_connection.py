@@ -229,3 +229,25 @@ async def test_log_file_lines_are_frames_as_received(
     assert len(lines) == received
     types = [json.loads(line)["type"] for line in lines]
     assert "StasisStart" in types and "ChannelDestroyed" in types
+
+
+async def test_the_events_socket_takes_no_compression_even_when_offered(peer: Peer, app_name: str) -> None:
+    """Asterisk's WebSocket server accepts no extension: a client offering permessage-deflate (as the
+    websockets library does by default) gets plain frames. Our client doesn't offer it either."""
+    from urllib.parse import quote
+
+    from websockets.asyncio.client import connect
+
+    scheme, rest = peer.base_url.split("://", 1)
+    key = f"{quote(peer.user, safe='')}:{quote(peer.password, safe='')}"
+    url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ari/events?app={app_name}&api_key={key}"
+    async with connect(url, proxy=None) as ws:  # the library's default offer
+        assert "permessage-deflate" in (ws.request.headers.get("Sec-WebSocket-Extensions") or "")
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    seen: list[str | None] = []
+    conn = EventConnection(peer.base_url, peer.user, peer.password, app_name, on_event=lambda _e: None)
+    async with conn:
+        await conn.wait_connected(5)
+        assert conn._ws is not None
+        seen.append(conn._ws.request.headers.get("Sec-WebSocket-Extensions"))
+    assert seen == [None]
