@@ -35,8 +35,8 @@ _KEPT = (StasisStart, Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelHangu
 
 def pbx_time(stamp: str) -> datetime | None:
     """An ARI event timestamp ("2026-11-26T06:59:04.681+0000"), or None when absent or unreadable."""
-    # fromisoformat reads Asterisk's stamps (Python >= 3.11) about 20x cheaper than strptime, which
-    # matters at ~14 stamps per attempt (bench/README.md, issue 17).
+    # fromisoformat reads Asterisk's stamps (Python >= 3.11) for a fraction of strptime's cost (0.3 vs
+    # 20 µs measured), which matters at ~14 stamps per attempt (bench/README.md, issue 17).
     try:
         when = datetime.fromisoformat(stamp)
     except (TypeError, ValueError):
