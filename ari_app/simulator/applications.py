@@ -46,14 +46,15 @@ class AppRegistry:
         self.emit(kind, self.recipients(ch) if apps is None else apps, **fields, channel=ch.to_json())
 
     def application_json(self, name: str) -> dict[str, Any]:
+        app = self.apps.get(name)
         return {
             "name": name,
             "channel_ids": [c.id for c in self.pbx.channels.values() if name in self.recipients(c)],
             "bridge_ids": [b.id for b in self.pbx.bridges.values() if name in b.subscribers],
             "endpoint_ids": [],
             "device_names": [],
-            "events_allowed": list(self.apps[name].events_allowed) if name in self.apps else [],
-            "events_disallowed": list(self.apps[name].events_disallowed) if name in self.apps else [],
+            "events_allowed": list(app.events_allowed) if app else [],
+            "events_disallowed": list(app.events_disallowed) if app else [],
         }
 
     def set_filter(self, app_name: str, body: Any) -> dict[str, Any]:

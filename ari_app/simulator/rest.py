@@ -59,23 +59,30 @@ async def ari_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return json_response({"message": "Invalid method"}, status=405)
 
 
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; None when there is none (or only whitespace)."""
+    if not request.can_read_body:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise AriError.message(400, "Invalid JSON body") from None
+
+
 async def params_of(request: web.Request) -> tuple[dict[str, str], dict[str, str]]:
     """Query parameters, plus those given in a JSON body (as Asterisk accepts), and `variables`."""
     params = {k: v for k, v in request.query.items() if k != "api_key"}
     variables: dict[str, str] = {}
-    if request.can_read_body:
-        raw = await request.read()
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise AriError.message(400, "Invalid JSON body") from None
-            if isinstance(body, dict):
-                for key, value in body.items():
-                    if key == "variables" and isinstance(value, dict):
-                        variables = {str(k): str(v) for k, v in value.items()}
-                    elif not isinstance(value, dict | list):
-                        params.setdefault(key, str(value))
+    body = await json_body(request)
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key == "variables" and isinstance(value, dict):
+                variables = {str(k): str(v) for k, v in value.items()}
+            elif not isinstance(value, dict | list):
+                params.setdefault(key, str(value))
     return params, variables
 
 

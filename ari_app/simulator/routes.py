@@ -3,7 +3,6 @@ playback routes are in channel_routes.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +10,7 @@ from aiohttp import web
 from . import bridging, channel_routes
 from .engine import AriError
 from .events import ASTERISK_ID, ari_time
-from .rest import STARTED_KEY, json_response, no_content, params_of, pbx_of
+from .rest import STARTED_KEY, json_body, json_response, no_content, params_of, pbx_of
 from .snoop import add_snoop_routes
 
 MODULES: dict[str, tuple[str, str]] = {
@@ -240,14 +239,7 @@ async def application_subscription(request: web.Request) -> web.Response:
 
 
 async def application_filter(request: web.Request) -> web.Response:
-    body: Any = None
-    if request.can_read_body:
-        raw = await request.read()
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise AriError.message(400, "Invalid JSON body") from None
+    body = await json_body(request)
     return json_response(pbx_of(request).set_filter(request.match_info["app"], body))
 
 
