@@ -306,8 +306,8 @@ class Runtime:
         async def connected() -> None:
             if self.worker is not None:
                 self.worker.wake()
+            await runner.resync()  # first: what the live calls missed matters more than what is sent next
             await runner.filter_events()
-            await runner.resync()
 
         return connected
 

@@ -102,7 +102,8 @@ _CLAIM = (
 _NEXT_DUE = select(func.min(SmsOutbox.next_try_at)).where(SmsOutbox.status == SmsStatus.QUEUED)
 
 _NO_SYNC = {"synchronize_session": False}
-# Wall seconds a result waits for the next round's claim to carry it (then a round of its own carries it).
+# Wall seconds a result waits for the next round's claim to carry it (then a round of its own carries it,
+# no sooner than ROUND_GAP_SECONDS after the round that sent the text).
 RESULT_GATHER_SECONDS = 0.25
 # Wall seconds before held results are tried again after a round the database was away for.
 RESULT_RETRY_SECONDS = 2.0
