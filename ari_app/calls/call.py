@@ -214,13 +214,19 @@ class Call:
         return "; lead leg: " + ", ".join(seen)
 
     async def cleanup(self) -> None:
+        # A leg whose far end hung up (a hard ChannelHangupRequest) is on its way out: its ChannelDestroyed
+        # follows within milliseconds, and a DELETE only raced it (one request per call, answered 404).
+        # It is hung up below only if it is still there once the others are gone.
         for channel_id, leg in self.legs.items():
-            if not leg.destroyed:
+            if not leg.destroyed and not leg.hangup_requested:
                 await self.hangup(channel_id)
         # Let each leg's ChannelDestroyed (its cause) reach the journal before this attempt lets go of it.
         await self.until(
             lambda: all(leg.destroyed or not leg.created for leg in self.legs.values()), _SETTLE_SECONDS
         )
+        for channel_id, leg in self.legs.items():
+            if not leg.destroyed and leg.hangup_requested:
+                await self.hangup(channel_id)  # said it would go, and didn't: make sure
         for channel_id, leg in self.legs.items():
             if not leg.destroyed:
                 # Not awaited (the call's settle waits for it, before its outcome is written): a leg not

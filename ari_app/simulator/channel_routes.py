@@ -29,6 +29,9 @@ async def channel_get(request: web.Request) -> web.Response:
 
 
 async def channel_hangup(request: web.Request) -> web.Response:
+    record = pbx_of(request).calls.get(request.match_info["channelId"])
+    if record is not None:
+        record.hangups_asked += 1
     pbx_of(request).hangup_request(
         request.match_info["channelId"], request.query.get("reason"), request.query.get("reason_code")
     )

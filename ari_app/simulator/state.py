@@ -251,6 +251,7 @@ class CallRecord:
     dtmf_heard: str = ""  # keys pressed by the other party of a bridge, heard on this leg
     dtmf_received_from_app: str = ""
     dials_refused: int = 0  # dials answered 409 (e.g. sent before StasisStart): nothing was dialled
+    hangups_asked: int = 0  # DELETE /channels/{id} received, answered or not (404 once it is gone)
     hangup_cause: int | None = None
     hangup_by: str | None = None
     destroyed: datetime | None = None
@@ -277,6 +278,7 @@ class CallRecord:
             "dtmf_to_app": self.dtmf_to_app,
             "dtmf_heard": self.dtmf_heard,
             "dials_refused": self.dials_refused,
+            "hangups_asked": self.hangups_asked,
             "dtmf_sent_by_app": self.dtmf_received_from_app,
             "hangup_cause": self.hangup_cause,
             "hangup_by": self.hangup_by,

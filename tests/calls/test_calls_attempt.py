@@ -119,6 +119,27 @@ async def test_admin_first_then_the_lead_once_each_written_before_it_is_requeste
     assert any(kind == "stored" for kind, _leg, _f in journal.lines[answered:bridged])
 
 
+async def test_a_lead_who_hung_up_is_not_hung_up_again_and_the_admin_is_hung_up_once(
+    runner: tuple[CallRunner, SimulatorServer, MemoryJournal],
+) -> None:
+    calls, sim, _journal = runner
+    sim.pbx.replace_scenario(
+        Scenario.from_dict(
+            {"callee": [{"match": LEAD, "behaviour": "answer", "answer_after": 1.0, "talk": 20}]}
+        )
+    )
+    result = await calls.run(_plan(5))
+
+    assert result.outcome == Outcome.COMPLETED, result.detail
+    ids = CallIds("t1", 5)
+    lead, admin = sim.pbx.calls[ids.leg("lead")], sim.pbx.calls[ids.leg("admin")]
+    assert lead.hangup_by == "callee" and lead.destroyed is not None
+    # The lead's own hang-up was reported: a DELETE of ours would only have raced its end (answered 404).
+    assert lead.hangups_asked == 0
+    assert (admin.hangups_asked, admin.hangup_by) == (1, "app")
+    assert not sim.pbx.channels  # nothing of ours is left on the PBX
+
+
 async def test_a_channel_id_already_taken_is_refused_and_the_owner_s_call_is_left_alone(
     runner: tuple[CallRunner, SimulatorServer, MemoryJournal],
 ) -> None:
