@@ -94,16 +94,21 @@ def _plan(attempt_id: int, *, final: bool = False) -> Any:
     return AttemptStart(attempt_id, LEAD, final=final, amd=False).with_admin(ADMIN)
 
 
-async def test_admin_first_then_the_lead_once_each_written_before_it_is_requested(
-    runner: tuple[CallRunner, SimulatorServer, MemoryJournal],
-) -> None:
-    calls, sim, journal = runner
+async def _lead_talks_then_hangs_up(calls: CallRunner, sim: SimulatorServer, attempt_id: int) -> Any:
+    """The lead answers after 1 s, talks 20 s and hangs up; the attempt's result."""
     sim.pbx.replace_scenario(
         Scenario.from_dict(
             {"callee": [{"match": LEAD, "behaviour": "answer", "answer_after": 1.0, "talk": 20}]}
         )
     )
-    result = await calls.run(_plan(1))
+    return await calls.run(_plan(attempt_id))
+
+
+async def test_admin_first_then_the_lead_once_each_written_before_it_is_requested(
+    runner: tuple[CallRunner, SimulatorServer, MemoryJournal],
+) -> None:
+    calls, sim, journal = runner
+    result = await _lead_talks_then_hangs_up(calls, sim, 1)
 
     assert result.outcome == Outcome.COMPLETED, result.detail
     assert result.lead_dialled and 18.0 <= (result.talk_seconds or 0) <= 22.0
@@ -123,12 +128,7 @@ async def test_a_lead_who_hung_up_is_not_hung_up_again_and_the_admin_is_hung_up_
     runner: tuple[CallRunner, SimulatorServer, MemoryJournal],
 ) -> None:
     calls, sim, _journal = runner
-    sim.pbx.replace_scenario(
-        Scenario.from_dict(
-            {"callee": [{"match": LEAD, "behaviour": "answer", "answer_after": 1.0, "talk": 20}]}
-        )
-    )
-    result = await calls.run(_plan(5))
+    result = await _lead_talks_then_hangs_up(calls, sim, 5)
 
     assert result.outcome == Outcome.COMPLETED, result.detail
     ids = CallIds("t1", 5)
