@@ -32,37 +32,33 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 
 from ari_app.domain.statuses import LEASED_ATTEMPT_STATUSES, AttemptStatus
 from ari_app.store.engine import one_statement
 from ari_app.store.models import Attempt, Base
 from ari_app.store.queued import CLAIMED_CHANNEL, Topic, announces, mark
 
-
-def _claimable(now: datetime, *, scheduled: bool = True) -> ColumnElement[bool]:
-    expired = and_(Attempt.status.in_(LEASED_ATTEMPT_STATUSES), Attempt.lease_until < now)
-    if not scheduled:
-        return expired
-    return or_(and_(Attempt.status == AttemptStatus.SCHEDULED, Attempt.due_at <= now), expired)
-
-
 _ATTEMPTS = Base.metadata.tables["attempts"]
 _NOW = bindparam("now", type_=_ATTEMPTS.c.due_at.type)
+
+
+def _claimable(now: datetime | BindParameter[datetime], *, scheduled: bool = True) -> ColumnElement[bool]:
+    """Due (when ``scheduled``) or taken over: ``now`` a time, or ``_NOW`` in a statement built once."""
+    a = _ATTEMPTS.c
+    expired = and_(a.status.in_(LEASED_ATTEMPT_STATUSES), a.lease_until < now)
+    if not scheduled:
+        return expired
+    return or_(and_(a.status == AttemptStatus.SCHEDULED, a.due_at <= now), expired)
 
 
 @functools.cache
 def _pg_claim(scheduled: bool, announce: bool) -> Executable:
     """The PostgreSQL claim, built once per shape (Core, parameters bound at execution): built per round, its
     construction and cache key cost more than the rest of a claim's CPU (profiled, issue 17)."""
-    expired = and_(_ATTEMPTS.c.status.in_(LEASED_ATTEMPT_STATUSES), _ATTEMPTS.c.lease_until < _NOW)
-    claimable = (
-        or_(and_(_ATTEMPTS.c.status == AttemptStatus.SCHEDULED, _ATTEMPTS.c.due_at <= _NOW), expired)
-        if scheduled
-        else expired
-    )
     candidates = (
         select(_ATTEMPTS.c.id)
-        .where(claimable)
+        .where(_claimable(_NOW, scheduled=scheduled))
         .order_by(_ATTEMPTS.c.due_at, _ATTEMPTS.c.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
